@@ -1,0 +1,108 @@
+//! General matrix multiply (GEMM), the swap point for speed.
+//!
+//! Every matrix product in aigc ends in one call:
+//!
+//! ```text
+//! C ← α·A·B + β·C        A: m×k, B: k×n, C: m×n
+//! ```
+//!
+//! with each operand given as a pointer plus a row stride and a column stride
+//! in elements, so transposed and sliced operands need no copy. A kernel is a
+//! [`GemmKernel`]; the one in use is chosen at run time with [`set_kernel`]
+//! or the `AIGC_GEMM` environment variable (`naive` or `matrixmultiply`,
+//! the default), so a new kernel can be added and benchmarked without
+//! touching any caller. [`NaiveKernel`] is the reference that tests compare
+//! faster kernels against.
+
+mod matrixmultiply_kernel;
+mod naive;
+
+use std::sync::{Arc, RwLock};
+
+pub use matrixmultiply_kernel::MatrixMultiplyKernel;
+pub use naive::NaiveKernel;
+
+use crate::error::{Error, Result};
+
+/// A single-precision GEMM implementation.
+pub trait GemmKernel: Send + Sync {
+    /// A short name, used by `AIGC_GEMM`, benchmarks and error messages.
+    fn name(&self) -> &'static str;
+
+    /// Computes `C ← α·A·B + β·C`.
+    ///
+    /// When `beta == 0`, C is never read, so it may hold garbage (even NaN).
+    /// A kernel runs on the calling thread; callers parallelise around it.
+    ///
+    /// # Safety
+    /// For every `i < m`, `j < n`, `p < k`, the addresses `a + i·rsa + p·csa`,
+    /// `b + p·rsb + j·csb` must be valid for reads and `c + i·rsc + j·csc`
+    /// valid for writes, and C must not overlap A or B. C's strides must not
+    /// map two (i, j) pairs to one address.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn sgemm(
+        &self,
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: f32,
+        a: *const f32,
+        rsa: isize,
+        csa: isize,
+        b: *const f32,
+        rsb: isize,
+        csb: isize,
+        beta: f32,
+        c: *mut f32,
+        rsc: isize,
+        csc: isize,
+    );
+}
+
+/// The names [`kernel_by_name`] accepts.
+pub const KERNEL_NAMES: &[&str] = &["matrixmultiply", "naive"];
+
+static CURRENT: RwLock<Option<Arc<dyn GemmKernel>>> = RwLock::new(None);
+
+/// Looks a built-in kernel up by name; the error lists the valid names.
+pub fn kernel_by_name(name: &str) -> Result<Arc<dyn GemmKernel>> {
+    match name {
+        "matrixmultiply" => Ok(Arc::new(MatrixMultiplyKernel)),
+        "naive" => Ok(Arc::new(NaiveKernel)),
+        other => Err(Error::invalid(
+            "gemm",
+            format!("unknown GEMM kernel {other:?}; valid names: {}", KERNEL_NAMES.join(", ")),
+        )),
+    }
+}
+
+/// The kernel in use: the one set by [`set_kernel`], else the one named by
+/// `AIGC_GEMM`, else `matrixmultiply`. An invalid `AIGC_GEMM` falls back to
+/// the default, and [`kernel_from_env`] reports it.
+pub fn kernel() -> Arc<dyn GemmKernel> {
+    if let Some(k) = CURRENT.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        return k.clone();
+    }
+    let chosen = kernel_from_env().unwrap_or_else(|_| Arc::new(MatrixMultiplyKernel));
+    *CURRENT.write().unwrap_or_else(|e| e.into_inner()) = Some(chosen.clone());
+    chosen
+}
+
+/// The kernel named by the `AIGC_GEMM` environment variable (default
+/// `matrixmultiply`), or an error naming the invalid value.
+pub fn kernel_from_env() -> Result<Arc<dyn GemmKernel>> {
+    match std::env::var("AIGC_GEMM") {
+        Ok(name) => kernel_by_name(name.trim()).map_err(|_| {
+            Error::invalid(
+                "gemm",
+                format!("AIGC_GEMM={name:?} is not a GEMM kernel; valid names: {}", KERNEL_NAMES.join(", ")),
+            )
+        }),
+        Err(_) => Ok(Arc::new(MatrixMultiplyKernel)),
+    }
+}
+
+/// Makes `kernel` the one every later matrix product uses, process-wide.
+pub fn set_kernel(kernel: Arc<dyn GemmKernel>) {
+    *CURRENT.write().unwrap_or_else(|e| e.into_inner()) = Some(kernel);
+}

@@ -1,0 +1,1 @@
+//! aigc: a readable deep-learning framework for the CPU.
