@@ -85,7 +85,7 @@ pub fn gradcheck(
         let analytic = var.grad().unwrap_or_else(|| Tensor::zeros(inputs[input_index].shape())).to_vec();
         let mut values: Vec<Tensor> = inputs.iter().map(|t| t.contiguous()).collect();
         let (mut worst, mut worst_index) = (0.0f32, 0usize);
-        for element in 0..analytic.len() {
+        for (element, &analytic_value) in analytic.iter().enumerate() {
             let original = values[input_index].as_slice().expect("contiguous")[element];
             values[input_index].as_slice_mut()[element] = original + options.eps;
             let plus = scalar_loss(&values)?;
@@ -94,18 +94,18 @@ pub fn gradcheck(
             values[input_index].as_slice_mut()[element] = original;
 
             let numeric = ((plus - minus) / (2.0 * options.eps as f64)) as f32;
-            let error = (analytic[element] - numeric).abs();
+            let error = (analytic_value - numeric).abs();
             if error > worst || error.is_nan() {
                 worst = error;
                 worst_index = element;
             }
-            if !(error <= options.atol + options.rtol * numeric.abs()) {
+            if error.is_nan() || error > options.atol + options.rtol * numeric.abs() {
                 return Err(Error::invalid(
                     "gradcheck",
                     format!(
                         "input {input_index} (shape {:?}), element {element}: backward gives {}, finite differences give {numeric} (tolerance {} + {}·|numeric|)",
                         inputs[input_index].shape(),
-                        analytic[element],
+                        analytic_value,
                         options.atol,
                         options.rtol
                     ),

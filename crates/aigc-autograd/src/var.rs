@@ -17,6 +17,27 @@ pub(crate) struct Node {
     pub(crate) backward: BackwardFn,
 }
 
+impl Drop for Node {
+    /// Releases the parents without recursion. The default drop recurses once
+    /// per node (node → parent handle → parent node → ...), and dropping the
+    /// end of a chain of 100 000 operations overflowed a 1 MiB thread stack.
+    /// Here every parent whose last handle this was moves its own parents to
+    /// an explicit stack before it is freed.
+    ///
+    /// NOTE: a `Var` captured by a backward closure is still dropped
+    /// recursively. The built-in operations capture only tensors.
+    fn drop(&mut self) {
+        let mut pending = std::mem::take(&mut self.parents);
+        while let Some(var) = pending.pop() {
+            if let Some(mut inner) = Arc::into_inner(var.0) {
+                if let Some(node) = inner.node.as_mut() {
+                    pending.append(&mut node.parents);
+                }
+            }
+        }
+    }
+}
+
 pub(crate) struct VarInner {
     pub(crate) id: usize,
     value: RwLock<Tensor>,
