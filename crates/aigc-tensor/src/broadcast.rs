@@ -28,7 +28,10 @@ pub fn broadcast_shape(op: &'static str, lhs: &[usize], rhs: &[usize]) -> Result
 }
 
 impl Tensor {
-    /// A view of this tensor stretched to `shape` by broadcasting (no copy).
+    /// This tensor stretched to `shape` by broadcasting.
+    ///
+    /// NOTE: the result is a contiguous copy, not a view, because ndarray 0.16
+    /// can only broadcast into a borrowed view and `Tensor` owns its storage.
     pub fn broadcast_to(&self, shape: &[usize]) -> Result<Tensor> {
         match self.data.broadcast(shape) {
             Some(view) => Ok(Tensor { data: view.to_shared() }),

@@ -3,7 +3,7 @@
 use ndarray::{ArrayD, IxDyn, Zip};
 
 use crate::broadcast::broadcast_shape;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::parallel;
 use crate::Tensor;
 
@@ -63,9 +63,9 @@ impl Tensor {
         self.zip_map(other, "div", |a, b| a / b)
     }
 
-    /// The element-wise maximum, broadcasting.
+    /// Returns the element-wise maximum, broadcasting. NaN in either operand gives NaN.
     pub fn maximum(&self, other: &Tensor) -> Result<Tensor> {
-        self.zip_map(other, "maximum", f32::max)
+        self.zip_map(other, "maximum", max_propagating_nan)
     }
 
     /// `self + value` for every element.
@@ -81,8 +81,15 @@ impl Tensor {
     /// Adds `other · alpha` into `self` in place (same shape or broadcastable to it).
     pub fn add_scaled_inplace(&mut self, other: &Tensor, alpha: f32) -> Result<()> {
         if self.shape() != other.shape() {
-            let stretched = other.broadcast_to(self.shape())?;
-            return self.add_scaled_inplace(&stretched.contiguous(), alpha);
+            let stretched = other.broadcast_to(self.shape()).map_err(|_| {
+                Error::shape(
+                    "add_scaled_inplace",
+                    self.shape(),
+                    other.shape(),
+                    "the added tensor must broadcast to the updated tensor's shape",
+                )
+            })?;
+            return self.add_scaled_inplace(&stretched, alpha);
         }
         let other = other.contiguous();
         let b = other.as_slice().expect("contiguous");
@@ -96,5 +103,15 @@ impl Tensor {
             a.iter_mut().zip(b).for_each(|(a, &b)| *a += alpha * b);
         }
         Ok(())
+    }
+}
+
+/// `max(a, b)` that returns NaN when either is NaN, as PyTorch's `maximum`
+/// does; `f32::max` would return the other operand and hide the NaN.
+pub(crate) fn max_propagating_nan(a: f32, b: f32) -> f32 {
+    if a.is_nan() || b.is_nan() {
+        f32::NAN
+    } else {
+        a.max(b)
     }
 }

@@ -3,6 +3,8 @@
 //! Convention for the whole workspace: an operation whose inputs can disagree
 //! (shapes, axes, indices) returns `Result`; an operation that cannot fail
 //! (for example `exp`) returns its value directly. Nothing panics on shapes.
+//! The exception is a constructor without a `Result` (`full`, `zeros`, `eye`,
+//! ...) given a shape whose element count overflows.
 
 /// An error from a tensor operation. Every variant names the operation.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -1,6 +1,7 @@
 //! Row gathering for embeddings, masking and one-hot encoding.
 
 use crate::error::{Error, Result};
+use crate::tensor::element_count;
 use crate::Tensor;
 
 /// Converts a tensor of f32 class or token ids to indices, checking each is an
@@ -20,7 +21,7 @@ pub fn ids_to_indices(op: &'static str, ids: &Tensor, limit: usize) -> Result<Ve
 }
 
 impl Tensor {
-    /// Gathers rows of a 2-D table: for ids of shape S, returns shape S + [columns].
+    /// Gathers rows of a 2-D table: for ids of shape S, returns shape `S + [columns]`.
     ///
     /// This is the embedding lookup. Ids are f32 values that must be integers
     /// in `0..rows`.
@@ -41,7 +42,7 @@ impl Tensor {
         Tensor::from_vec(out, &shape)
     }
 
-    /// Adds each row of `self` (shape S + [columns]) into row `ids[i]` of a zero
+    /// Adds each row of `self` (shape `S + [columns]`) into row `ids[i]` of a zero
     /// table of `rows` rows: the gradient of [`Tensor::gather_rows`].
     pub fn scatter_add_rows(&self, ids: &Tensor, rows: usize) -> Result<Tensor> {
         let columns = *self.shape().last().unwrap_or(&0);
@@ -49,9 +50,10 @@ impl Tensor {
             return Err(Error::shape("scatter_add_rows", self.shape(), ids.shape(), "expected values of shape ids.shape + [columns]"));
         }
         let indices = ids_to_indices("scatter_add_rows", ids, rows)?;
+        let table_len = element_count("scatter_add_rows", &[rows, columns])?;
         let values = self.contiguous();
         let values = values.as_slice().expect("contiguous");
-        let mut table = vec![0.0f32; rows * columns];
+        let mut table = vec![0.0f32; table_len];
         for (i, &row) in indices.iter().enumerate() {
             let source = &values[i * columns..(i + 1) * columns];
             for (t, &v) in table[row * columns..(row + 1) * columns].iter_mut().zip(source) {
@@ -70,15 +72,19 @@ impl Tensor {
     }
 
     /// A (t, t) mask that is 1 above the diagonal: position i may not see j > i.
+    ///
+    /// # Panics
+    /// When `t·t` overflows `usize`.
     pub fn causal_mask(t: usize) -> Tensor {
         let data = (0..t * t).map(|k| if k % t > k / t { 1.0 } else { 0.0 }).collect();
         Tensor::from_vec(data, &[t, t]).expect("t*t values")
     }
 
-    /// One-hot rows: ids of shape S give shape S + [num_classes].
+    /// One-hot rows: ids of shape `S` give shape `S + [num_classes]`.
     pub fn one_hot(ids: &Tensor, num_classes: usize) -> Result<Tensor> {
         let indices = ids_to_indices("one_hot", ids, num_classes)?;
-        let mut out = vec![0.0; indices.len() * num_classes];
+        let out_len = element_count("one_hot", &[indices.len(), num_classes])?;
+        let mut out = vec![0.0; out_len];
         for (i, &class) in indices.iter().enumerate() {
             out[i * num_classes + class] = 1.0;
         }

@@ -2,8 +2,8 @@
 //!
 //! N-dimensional `f32` tensors for aigc, built on [`ndarray`].
 //!
-//! * [`Tensor`]: shared, copy-on-write storage; permute, transpose, narrow and
-//!   broadcast are views.
+//! * [`Tensor`]: shared, copy-on-write storage; permute, transpose, narrow,
+//!   split, squeeze and unsqueeze are views. `broadcast_to` copies.
 //! * Element-wise arithmetic broadcasts as NumPy does; reductions take an
 //!   axis (negative counts from the end) and `keepdim`.
 //! * [`Tensor::matmul`] multiplies 2-D and batched operands through the

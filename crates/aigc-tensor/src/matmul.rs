@@ -81,7 +81,15 @@ impl Tensor {
                 format!("inner dimensions differ ({k} vs {k2})"),
             ));
         }
-        let batch = broadcast_shape("matmul", &self.shape()[..self.ndim() - 2], &other.shape()[..other.ndim() - 2])?;
+        let batch = broadcast_shape("matmul", &self.shape()[..self.ndim() - 2], &other.shape()[..other.ndim() - 2])
+            .map_err(|_| {
+                Error::shape(
+                    "matmul",
+                    self.shape(),
+                    other.shape(),
+                    "the batch axes (all but the last two) must broadcast",
+                )
+            })?;
         let batch_count: usize = batch.iter().product();
         let mut out_shape = batch.clone();
         out_shape.extend([m, n]);
@@ -99,12 +107,16 @@ impl Tensor {
         // but keep each task large enough to be worth a thread.
         let threads = rayon::current_num_threads().max(1);
         let flops = m * n * k;
-        let row_blocks = if batch_count >= threads || flops < 2 * MIN_TASK_FLOPS {
+        let wanted_blocks = if batch_count >= threads || flops < 2 * MIN_TASK_FLOPS {
             1
         } else {
             (threads.div_ceil(batch_count)).min(flops / MIN_TASK_FLOPS).min(m.div_ceil(8)).max(1)
         };
-        let rows_per_block = m.div_ceil(row_blocks);
+        let rows_per_block = m.div_ceil(wanted_blocks);
+        // Rounding the block height up can leave fewer blocks than wanted
+        // (m = 9 in 4 blocks gives 3 blocks of 3 rows); `run` finds a task's
+        // matrix by dividing by the real count.
+        let row_blocks = m.div_ceil(rows_per_block);
         let run = |(task, chunk): (usize, &mut [f32])| {
             let matrix = task / row_blocks;
             let first_row = (task % row_blocks) * rows_per_block;

@@ -2,6 +2,7 @@
 
 use ndarray::Axis;
 
+use crate::elementwise::max_propagating_nan;
 use crate::error::{normalize_axis, Error, Result};
 use crate::Tensor;
 
@@ -45,18 +46,25 @@ impl Tensor {
         Ok(self.sum(axis, keepdim)?.mul_scalar(1.0 / n))
     }
 
-    /// The maximum along `axis`. Fails on an empty axis.
+    /// Returns the maximum along `axis`, which is NaN where the lane contains NaN.
+    /// Fails on an empty axis.
     pub fn max(&self, axis: isize, keepdim: bool) -> Result<Tensor> {
-        self.reduce_axis("max", axis, keepdim, |lane| lane.iter().copied().fold(f32::NEG_INFINITY, f32::max))
+        self.reduce_axis("max", axis, keepdim, |lane| lane.iter().copied().fold(f32::NEG_INFINITY, max_propagating_nan))
     }
 
-    /// The index of the maximum along `axis`, as f32 values; the first index wins ties.
+    /// Returns the index of the maximum along `axis`, as f32 values. The first index
+    /// wins ties, and the first NaN counts as the maximum, so the result
+    /// agrees with [`Tensor::max`]. Fails on an empty axis.
     pub fn argmax(&self, axis: isize, keepdim: bool) -> Result<Tensor> {
         self.reduce_axis("argmax", axis, keepdim, |lane| {
             let mut best = 0;
             let mut best_value = f32::NEG_INFINITY;
             for (i, &v) in lane.iter().enumerate() {
-                if v > best_value || (i == 0) {
+                if v.is_nan() {
+                    best = i;
+                    break;
+                }
+                if i == 0 || v > best_value {
                     best = i;
                     best_value = v;
                 }
@@ -76,12 +84,12 @@ impl Tensor {
         Tensor::scalar((self.data.iter().map(|&v| v as f64).sum::<f64>() / n) as f32)
     }
 
-    /// The largest element; fails on an empty tensor.
+    /// Returns the largest element, or NaN when the tensor contains NaN. Fails on an empty tensor.
     pub fn max_all(&self) -> Result<f32> {
         if self.numel() == 0 {
             return Err(Error::invalid("max_all", "cannot take the maximum of an empty tensor"));
         }
-        Ok(self.data.iter().copied().fold(f32::NEG_INFINITY, f32::max))
+        Ok(self.data.iter().copied().fold(f32::NEG_INFINITY, max_propagating_nan))
     }
 
     /// The sum of squares of all elements, accumulated in f64.

@@ -3,6 +3,7 @@
 use ndarray::{Axis, IxDyn, Slice};
 
 use crate::error::{normalize_axis, Error, Result};
+use crate::tensor::element_count;
 use crate::Tensor;
 
 impl Tensor {
@@ -18,7 +19,7 @@ impl Tensor {
     ///
     /// Fails when the element counts differ.
     pub fn reshape(&self, shape: &[usize]) -> Result<Tensor> {
-        let count: usize = shape.iter().product();
+        let count = element_count("reshape", shape)?;
         if count != self.numel() {
             return Err(Error::shape(
                 "reshape",
@@ -28,7 +29,10 @@ impl Tensor {
             ));
         }
         let source = self.contiguous();
-        let data = source.data.into_shape_with_order(IxDyn(shape)).expect("contiguous, count checked");
+        let data = source
+            .data
+            .into_shape_with_order(IxDyn(shape))
+            .map_err(|e| Error::shape("reshape", self.shape(), shape, e.to_string()))?;
         Ok(Tensor { data })
     }
 
@@ -70,12 +74,8 @@ impl Tensor {
 
     /// Inserts an axis of size 1 at `axis` (which may equal `ndim`, or be negative).
     pub fn unsqueeze(&self, axis: isize) -> Result<Tensor> {
-        let ndim = self.ndim() as isize + 1;
-        let resolved = if axis < 0 { axis + ndim } else { axis };
-        if resolved < 0 || resolved >= ndim {
-            return Err(Error::AxisOutOfRange { op: "unsqueeze", axis, shape: self.shape().to_vec() });
-        }
-        Ok(Tensor { data: self.data.clone().insert_axis(Axis(resolved as usize)) })
+        let index = insertion_axis("unsqueeze", axis, self.shape())?;
+        Ok(Tensor { data: self.data.clone().insert_axis(Axis(index)) })
     }
 
     /// Removes an axis of size 1.
@@ -94,7 +94,8 @@ impl Tensor {
     pub fn narrow(&self, axis: isize, start: usize, len: usize) -> Result<Tensor> {
         let index = normalize_axis("narrow", axis, self.shape())?;
         let size = self.shape()[index];
-        if start.checked_add(len).is_none_or(|end| end > size) {
+        let in_bounds = start.checked_add(len).is_some_and(|end| end <= size);
+        if !in_bounds {
             return Err(Error::invalid(
                 "narrow",
                 format!(
@@ -131,14 +132,34 @@ impl Tensor {
         Ok(Tensor::from_array(joined))
     }
 
+    /// Joins tensors of equal shape along a new axis at `axis` (which may
+    /// equal `ndim`, or be negative): n tensors of shape S give shape S with
+    /// n inserted at `axis`.
+    pub fn stack(tensors: &[&Tensor], axis: isize) -> Result<Tensor> {
+        let first = tensors.first().ok_or_else(|| Error::invalid("stack", "needs at least one tensor"))?;
+        for t in &tensors[1..] {
+            if t.shape() != first.shape() {
+                return Err(Error::shape("stack", first.shape(), t.shape(), "all tensors must have the same shape"));
+            }
+        }
+        let index = insertion_axis("stack", axis, first.shape())?;
+        let views: Vec<_> = tensors.iter().map(|t| t.data.view()).collect();
+        let stacked = ndarray::stack(Axis(index), &views).map_err(|e| Error::invalid("stack", e.to_string()))?;
+        Ok(Tensor::from_array(stacked))
+    }
+
     /// Splits along `axis` into pieces of the given sizes (views).
     pub fn split(&self, axis: isize, sizes: &[usize]) -> Result<Vec<Tensor>> {
         let index = normalize_axis("split", axis, self.shape())?;
-        let total: usize = sizes.iter().sum();
-        if total != self.shape()[index] {
+        let total = sizes.iter().try_fold(0usize, |total, &size| total.checked_add(size));
+        if total != Some(self.shape()[index]) {
             return Err(Error::invalid(
                 "split",
-                format!("sizes {sizes:?} add up to {total}, but axis {axis} of shape {:?} has size {}", self.shape(), self.shape()[index]),
+                format!(
+                    "sizes {sizes:?} must add up to size {} of axis {axis} in shape {:?}",
+                    self.shape()[index],
+                    self.shape()
+                ),
             ));
         }
         let mut start = 0;
@@ -149,4 +170,18 @@ impl Tensor {
         }
         Ok(pieces)
     }
+}
+
+/// Resolves the position of a new axis inserted into `shape`: `0..=ndim`, or
+/// negative counting from the end, where `-1` appends.
+fn insertion_axis(op: &'static str, axis: isize, shape: &[usize]) -> Result<usize> {
+    let slots = shape.len() as isize + 1;
+    let resolved = if axis < 0 { axis + slots } else { axis };
+    if resolved < 0 || resolved >= slots {
+        return Err(Error::invalid(
+            op,
+            format!("axis {axis} is out of range for inserting an axis into shape {shape:?} (valid: -{slots}..{slots})"),
+        ));
+    }
+    Ok(resolved as usize)
 }

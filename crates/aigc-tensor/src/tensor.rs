@@ -9,9 +9,9 @@ use crate::rng::Rng;
 ///
 /// Cloning is cheap: clones share storage, and an in-place update copies the
 /// data first only if another clone still uses it. Views made by
-/// [`Tensor::permute`], [`Tensor::transpose`], [`Tensor::narrow`] and
-/// [`Tensor::broadcast_to`] share storage too; [`Tensor::contiguous`] makes a
-/// row-major copy when one is needed.
+/// [`Tensor::permute`], [`Tensor::transpose`], [`Tensor::t`], [`Tensor::narrow`],
+/// [`Tensor::split`], [`Tensor::squeeze`] and [`Tensor::unsqueeze`] share
+/// storage too. [`Tensor::contiguous`] makes a row-major copy when one is needed.
 ///
 /// ```
 /// use aigc_tensor::Tensor;
@@ -38,7 +38,7 @@ impl Tensor {
     ///
     /// Fails when `data.len()` is not the product of `shape`.
     pub fn from_vec(data: Vec<f32>, shape: &[usize]) -> Result<Tensor> {
-        let expected: usize = shape.iter().product();
+        let expected = element_count("from_vec", shape)?;
         if data.len() != expected {
             return Err(Error::shape(
                 "from_vec",
@@ -47,7 +47,8 @@ impl Tensor {
                 format!("{} values cannot fill a shape of {} elements", data.len(), expected),
             ));
         }
-        let array = ArrayD::from_shape_vec(IxDyn(shape), data).expect("length checked above");
+        let array = ArrayD::from_shape_vec(IxDyn(shape), data)
+            .map_err(|e| Error::invalid("from_vec", format!("shape {shape:?}: {e}")))?;
         Ok(Tensor { data: array.into_shared() })
     }
 
@@ -62,6 +63,10 @@ impl Tensor {
     }
 
     /// Creates a tensor filled with `value`.
+    ///
+    /// # Panics
+    /// When the product of the non-zero sizes in `shape` overflows `isize`
+    /// (ndarray's limit), as do [`Tensor::zeros`] and [`Tensor::ones`].
     pub fn full(shape: &[usize], value: f32) -> Tensor {
         Tensor::from_array(ArrayD::from_elem(IxDyn(shape), value))
     }
@@ -76,12 +81,23 @@ impl Tensor {
         Tensor::full(shape, 1.0)
     }
 
+    /// Creates the (n, n) identity matrix.
+    ///
+    /// # Panics
+    /// When `n·n` overflows `isize`, as [`Tensor::full`] does.
+    pub fn eye(n: usize) -> Tensor {
+        Tensor::from_array(ArrayD::from_shape_fn(IxDyn(&[n, n]), |i| if i[0] == i[1] { 1.0 } else { 0.0 }))
+    }
+
     /// Creates the 1-D tensor `[0, 1, ..., n-1]`.
     pub fn arange(n: usize) -> Tensor {
         Tensor::from_array(ArrayD::from_shape_fn(IxDyn(&[n]), |i| i[0] as f32))
     }
 
     /// Draws a tensor from N(mean, std²).
+    ///
+    /// # Panics
+    /// When the element count of `shape` overflows, as [`Tensor::full`] does.
     pub fn randn(shape: &[usize], mean: f32, std: f32, rng: &mut Rng) -> Tensor {
         let n: usize = shape.iter().product();
         let data = (0..n).map(|_| mean + std * rng.normal()).collect();
@@ -89,6 +105,9 @@ impl Tensor {
     }
 
     /// Draws a tensor uniformly from [low, high).
+    ///
+    /// # Panics
+    /// When the element count of `shape` overflows, as [`Tensor::full`] does.
     pub fn rand_uniform(shape: &[usize], low: f32, high: f32, rng: &mut Rng) -> Tensor {
         let n: usize = shape.iter().product();
         let data = (0..n).map(|_| low + (high - low) * rng.uniform()).collect();
@@ -171,24 +190,53 @@ impl Tensor {
         crate::parallel::for_each_mut(slice, |v| *v = f(*v));
     }
 
-    /// Whether every element differs from `other`'s by at most `atol + rtol·|other|`.
-    /// Different shapes compare unequal.
+    /// Checks whether every element differs from `other`'s by at most `atol + rtol·|other|`.
+    ///
+    /// Equal infinities and pairs of NaN count as close. Different shapes
+    /// compare unequal.
     pub fn allclose(&self, other: &Tensor, rtol: f32, atol: f32) -> bool {
         if self.shape() != other.shape() {
             return false;
         }
-        self.data
-            .iter()
-            .zip(other.data.iter())
-            .all(|(&a, &b)| (a - b).abs() <= atol + rtol * b.abs() || (a.is_nan() && b.is_nan()))
+        self.data.iter().zip(other.data.iter()).all(|(&a, &b)| {
+            if a == b || (a.is_nan() && b.is_nan()) {
+                return true;
+            }
+            // An infinite `b` would make the tolerance infinite as well.
+            if a.is_infinite() || b.is_infinite() {
+                return false;
+            }
+            (a - b).abs() <= atol + rtol * b.abs()
+        })
     }
 
-    /// The largest absolute element-wise difference to `other`; infinite for
-    /// different shapes.
+    /// Returns the largest absolute element-wise difference to `other`.
+    ///
+    /// Equal infinities and pairs of NaN differ by 0. The result is NaN when
+    /// exactly one element of a pair is NaN, and infinite for different shapes.
     pub fn max_abs_diff(&self, other: &Tensor) -> f32 {
         if self.shape() != other.shape() {
             return f32::INFINITY;
         }
-        self.data.iter().zip(other.data.iter()).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max)
+        let mut largest = 0.0f32;
+        for (&a, &b) in self.data.iter().zip(other.data.iter()) {
+            let diff = if a == b || (a.is_nan() && b.is_nan()) { 0.0 } else { (a - b).abs() };
+            if diff.is_nan() {
+                return f32::NAN;
+            }
+            largest = largest.max(diff);
+        }
+        largest
     }
+}
+
+/// Returns the number of elements of `shape`, or an error naming `op` when
+/// it overflows `usize`.
+pub(crate) fn element_count(op: &'static str, shape: &[usize]) -> Result<usize> {
+    if shape.contains(&0) {
+        return Ok(0);
+    }
+    shape.iter().try_fold(1usize, |count, &size| count.checked_mul(size)).ok_or_else(|| {
+        Error::invalid(op, format!("shape {shape:?} has more elements than fit in usize"))
+    })
 }

@@ -56,9 +56,9 @@ impl Tensor {
         self.map(|x| 1.0 / (1.0 + (-x).exp()))
     }
 
-    /// `max(x, 0)`.
+    /// `max(x, 0)`; NaN stays NaN.
     pub fn relu(&self) -> Tensor {
-        self.map(|x| x.max(0.0))
+        self.map(|x| crate::elementwise::max_propagating_nan(x, 0.0))
     }
 
     /// GELU, tanh approximation (see [`gelu_scalar`]).
