@@ -1,21 +1,27 @@
 //! GEMM throughput of each kernel through `Tensor::matmul_with`.
 //!
-//! Run with `cargo bench --bench gemm` (add `-- --quick` for a short run).
-//! Throughput is `Throughput::Elements(2·batch·m·n·k)`: one element is one
-//! floating-point operation (a multiply or an add), so criterion's
-//! "elem/s" column reads as FLOP/s.
+//! Run with `cargo bench --bench gemm` (add `-- --quick` for a short run, or
+//! a filter such as `-- gemm_gpt_small`). Throughput is
+//! `Throughput::Elements(2·batch·m·n·k)`: one element is one floating-point
+//! operation (a multiply or an add), so criterion's "elem/s" column reads as
+//! FLOP/s.
 //!
 //! `matmul_with` splits large products across the global rayon pool, so the
-//! numbers depend on the core count (set `RAYON_NUM_THREADS` to pin it).
-//! The naive kernel runs only on products of at most 256 × 256 × 256: it is
-//! the slow reference, and the larger shapes would take seconds per iteration.
+//! numbers depend on the core count: set `RAYON_NUM_THREADS=1` or `2` to pin
+//! it. The naive kernel runs only on products of at most 256 × 256 × 256: it
+//! is the slow reference, and the larger shapes would take seconds per
+//! iteration. Products above 2³⁰ multiply-adds take 10 samples instead of
+//! criterion's 100.
 
-use aigc_tensor::gemm::{GemmKernel, MatrixMultiplyKernel, NaiveKernel};
+use aigc_tensor::gemm::{Avx2Kernel, GemmKernel, MatrixMultiplyKernel, NaiveKernel};
 use aigc_tensor::{Rng, Tensor};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 /// Largest multiply-add count (256³) the naive kernel is benchmarked at.
 const NAIVE_MAX_MULTIPLY_ADDS: usize = 256 * 256 * 256;
+
+/// Multiply-add count above which a product is sampled 10 times, not 100.
+const FEW_SAMPLES_MULTIPLY_ADDS: usize = 1 << 30;
 
 /// A product `(batch, m, k) · (batch, k, n)`; a batch of 1 is a plain 2-D product.
 struct Case {
@@ -24,21 +30,32 @@ struct Case {
     m: usize,
     k: usize,
     n: usize,
+    /// Whether the left operand is the transposed view of a (k, m) tensor.
+    a_transposed: bool,
     /// Whether the right operand is the transposed view of an (n, k) tensor.
     b_transposed: bool,
 }
 
 impl Case {
     fn new(label: impl Into<String>, batch: usize, m: usize, k: usize, n: usize, b_transposed: bool) -> Case {
-        Case { label: label.into(), batch, m, k, n, b_transposed }
+        Case { label: label.into(), batch, m, k, n, a_transposed: false, b_transposed }
+    }
+
+    /// The product `Aᵀ · B` with A stored as (k, m), as in a weight gradient `xᵀ · dy`.
+    fn a_transposed(label: impl Into<String>, m: usize, k: usize, n: usize) -> Case {
+        Case { label: label.into(), batch: 1, m, k, n, a_transposed: true, b_transposed: false }
     }
 
     fn operands(&self, rng: &mut Rng) -> (Tensor, Tensor) {
         let leading: &[usize] = if self.batch == 1 { &[] } else { std::slice::from_ref(&self.batch) };
         let shape = |rows: usize, cols: usize| -> Vec<usize> { leading.iter().copied().chain([rows, cols]).collect() };
-        let a = Tensor::randn(&shape(self.m, self.k), 0.0, 1.0, rng);
+        let a = if self.a_transposed {
+            Tensor::randn(&shape(self.k, self.m), 0.0, 1.0, rng).transpose(-1, -2).expect("at least 2-D")
+        } else {
+            Tensor::randn(&shape(self.m, self.k), 0.0, 1.0, rng)
+        };
         let b = if self.b_transposed {
-            Tensor::randn(&shape(self.n, self.k), 0.0, 1.0, rng).t().expect("at least 2-D")
+            Tensor::randn(&shape(self.n, self.k), 0.0, 1.0, rng).transpose(-1, -2).expect("at least 2-D")
         } else {
             Tensor::randn(&shape(self.k, self.n), 0.0, 1.0, rng)
         };
@@ -53,7 +70,7 @@ impl Case {
 /// Returns the square sizes: powers of two beside the odd 127, which is no
 /// multiple of any SIMD width or cache block.
 fn square_cases() -> Vec<Case> {
-    [64, 127, 128, 256, 512].into_iter().map(|s| Case::new(format!("{s}"), 1, s, s, s, false)).collect()
+    [64, 127, 128, 256, 512, 1024, 2048].into_iter().map(|s| Case::new(format!("{s}"), 1, s, s, s, false)).collect()
 }
 
 /// Returns the products in one training step of the GPT `tiny` preset (n_embd 128,
@@ -71,13 +88,39 @@ fn gpt_tiny_cases() -> Vec<Case> {
         Case::new("lm_head_2048x128x256_bt", 1, 2048, 128, 256, true),
         // Attention scores q · kᵀ for 16 sequences × 4 heads of size 32.
         Case::new("attn_scores_64x128x32x128_bt", 64, 128, 32, 128, true),
+        // Attention output att · v for the same heads.
+        Case::new("attn_values_64x128x128x32", 64, 128, 128, 32, false),
     ]
 }
 
-/// Returns a square product whose right operand is a transposed view, to
-/// compare with the plain `gemm_square/256`.
+/// Returns the products in one training step of the GPT `small` preset
+/// (n_embd 384, n_head 6, block_size 256) on 2048 tokens, for example a
+/// batch of 8 sequences of 256, with a BPE vocabulary of 8192.
+fn gpt_small_cases() -> Vec<Case> {
+    vec![
+        Case::new("qkv_2048x384x1152", 1, 2048, 384, 1152, false),
+        Case::new("mlp_up_2048x384x1536", 1, 2048, 384, 1536, false),
+        Case::new("mlp_down_2048x1536x384", 1, 2048, 1536, 384, false),
+        Case::new("lm_head_2048x384x8192_bt", 1, 2048, 384, 8192, true),
+        // Attention scores and output for 8 sequences × 6 heads of size 64.
+        Case::new("attn_scores_48x256x64x256_bt", 48, 256, 64, 256, true),
+        Case::new("attn_values_48x256x256x64", 48, 256, 256, 64, false),
+        // Backward of the qkv projection: the weight gradient xᵀ · dy and the
+        // input gradient dy · Wᵀ, both reading an operand transposed.
+        Case::a_transposed("qkv_grad_w_384x2048x1152_at", 384, 2048, 1152),
+        Case::new("qkv_grad_x_2048x1152x384_bt", 1, 2048, 1152, 384, true),
+    ]
+}
+
+/// Returns square products whose left or right operand is a transposed view,
+/// to compare with the plain `gemm_square/256` and `gemm_square/1024`.
 fn transposed_cases() -> Vec<Case> {
-    vec![Case::new("256_bt", 1, 256, 256, 256, true)]
+    vec![
+        Case::new("256_bt", 1, 256, 256, 256, true),
+        Case::a_transposed("256_at", 256, 256, 256),
+        Case::new("1024_bt", 1, 1024, 1024, 1024, true),
+        Case::a_transposed("1024_at", 1024, 1024, 1024),
+    ]
 }
 
 fn bench_group(c: &mut Criterion, group_name: &str, cases: &[Case]) {
@@ -86,7 +129,8 @@ fn bench_group(c: &mut Criterion, group_name: &str, cases: &[Case]) {
     for case in cases {
         let (a, b) = case.operands(&mut rng);
         group.throughput(Throughput::Elements(2 * case.multiply_adds() as u64));
-        let mut kernels: Vec<&dyn GemmKernel> = vec![&MatrixMultiplyKernel];
+        group.sample_size(if case.multiply_adds() > FEW_SAMPLES_MULTIPLY_ADDS { 10 } else { 100 });
+        let mut kernels: Vec<&dyn GemmKernel> = vec![&MatrixMultiplyKernel, &Avx2Kernel];
         if case.multiply_adds() <= NAIVE_MAX_MULTIPLY_ADDS {
             kernels.push(&NaiveKernel);
         }
@@ -103,6 +147,7 @@ fn gemm(c: &mut Criterion) {
     bench_group(c, "gemm_square", &square_cases());
     bench_group(c, "gemm_transposed", &transposed_cases());
     bench_group(c, "gemm_gpt_tiny", &gpt_tiny_cases());
+    bench_group(c, "gemm_gpt_small", &gpt_small_cases());
 }
 
 criterion_group!(benches, gemm);

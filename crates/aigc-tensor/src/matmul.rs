@@ -10,6 +10,74 @@ use crate::Tensor;
 /// Multiply-adds per parallel task below which a product stays on one thread.
 const MIN_TASK_FLOPS: usize = 1 << 20;
 
+/// Multiple of rows that row blocks of a split product start at: the height
+/// of the avx2 kernel's 6×16 register tile, so no block but the last ends in
+/// a partial tile. Other kernels lose at most a partial tile per block.
+const ROW_ALIGN: usize = 6;
+
+/// Multiple of columns that column blocks start at: the tile's width.
+const COL_ALIGN: usize = 16;
+
+/// How each matrix of a (batched) product is cut into tasks for the rayon pool.
+///
+/// A task multiplies a block of rows of A by all of B, or all of A by a block
+/// of columns of B, so the kernel packs the whole of the other operand once
+/// per task and reuses it across the block. Splitting the longer of m and n
+/// duplicates the packing of the smaller operand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Split {
+    /// Blocks per matrix.
+    parts: usize,
+    /// Rows or columns per block (the last block may be shorter).
+    block: usize,
+    /// Whether the blocks are row blocks (else column blocks).
+    along_rows: bool,
+    /// Whether the tasks are worth running on the pool.
+    parallel: bool,
+}
+
+impl Split {
+    /// Plans `batch_count` products of `(m, k) · (k, n)` on `threads` threads.
+    fn plan(batch_count: usize, m: usize, k: usize, n: usize, threads: usize) -> Split {
+        let threads = threads.max(1);
+        let multiply_adds = m * n * k;
+        let parallel = threads > 1 && batch_count * multiply_adds >= 2 * MIN_TASK_FLOPS;
+        let along_rows = m >= n;
+        let (len, align) = if along_rows { (m, ROW_ALIGN) } else { (n, COL_ALIGN) };
+
+        // Whole matrices per task when they already share out evenly (or
+        // nearly, when there are many); otherwise every matrix in `threads`
+        // blocks, which keeps each thread's share equal.
+        let wanted = if !parallel || batch_count % threads == 0 || batch_count >= 4 * threads {
+            1
+        } else {
+            threads.min(multiply_adds / MIN_TASK_FLOPS).max(1)
+        };
+        let block = len.div_ceil(wanted).div_ceil(align) * align;
+        // Rounding the block up can leave fewer blocks than wanted (9 rows
+        // wanted in 4 blocks become 2 blocks of 6), so count them again.
+        let parts = len.div_ceil(block).max(1);
+        Split { parts, block, along_rows, parallel }
+    }
+}
+
+/// C's base pointer, shared by tasks that write disjoint blocks of it.
+#[derive(Clone, Copy)]
+struct OutputPtr(*mut f32);
+
+impl OutputPtr {
+    /// The address `offset` elements past the base.
+    fn at(self, offset: usize) -> *mut f32 {
+        self.0.wrapping_add(offset)
+    }
+}
+
+// SAFETY: the tasks sharing an OutputPtr write disjoint blocks of C, and the
+// buffer outlives them (see `matmul_with`).
+unsafe impl Send for OutputPtr {}
+// SAFETY: as above.
+unsafe impl Sync for OutputPtr {}
+
 /// One operand as GEMM sees it: element pointer, batch strides, row and column strides.
 struct Operand {
     ptr: usize,
@@ -103,48 +171,87 @@ impl Tensor {
         let a = Operand::new(&a_tensor, &batch);
         let b = Operand::new(&b_tensor, &batch);
 
-        // Split the work into (batch, row block) tasks so both cores get some,
-        // but keep each task large enough to be worth a thread.
-        let threads = rayon::current_num_threads().max(1);
-        let flops = m * n * k;
-        let wanted_blocks = if batch_count >= threads || flops < 2 * MIN_TASK_FLOPS {
-            1
-        } else {
-            (threads.div_ceil(batch_count)).min(flops / MIN_TASK_FLOPS).min(m.div_ceil(8)).max(1)
-        };
-        let rows_per_block = m.div_ceil(wanted_blocks);
-        // Rounding the block height up can leave fewer blocks than wanted
-        // (m = 9 in 4 blocks gives 3 blocks of 3 rows); `run` finds a task's
-        // matrix by dividing by the real count.
-        let row_blocks = m.div_ceil(rows_per_block);
-        let run = |(task, chunk): (usize, &mut [f32])| {
-            let matrix = task / row_blocks;
-            let first_row = (task % row_blocks) * rows_per_block;
-            let rows = chunk.len() / n;
-            let a_ptr = a.matrix(&batch, matrix).wrapping_offset(first_row as isize * a.row_stride);
-            let b_ptr = b.matrix(&batch, matrix);
-            // SAFETY: a_ptr/b_ptr address `rows`×k and k×n matrices inside the
-            // operands' storage (kept alive by a_tensor/b_tensor), by the
-            // strides ndarray reported; `chunk` is this task's own rows×n block of C.
+        let split = Split::plan(batch_count, m, k, n, rayon::current_num_threads());
+        let c_base = OutputPtr(out.as_mut_ptr());
+        let run = |task: usize| {
+            let matrix = task / split.parts;
+            let first = (task % split.parts) * split.block;
+            let (mut a_ptr, mut b_ptr) = (a.matrix(&batch, matrix), b.matrix(&batch, matrix));
+            let mut c_ptr = c_base.at(matrix * m * n);
+            let (rows, cols) = if split.along_rows {
+                a_ptr = a_ptr.wrapping_offset(first as isize * a.row_stride);
+                c_ptr = c_ptr.wrapping_add(first * n);
+                (split.block.min(m - first), n)
+            } else {
+                b_ptr = b_ptr.wrapping_offset(first as isize * b.col_stride);
+                c_ptr = c_ptr.wrapping_add(first);
+                (m, split.block.min(n - first))
+            };
+            // SAFETY: a_ptr/b_ptr address rows×k and k×cols matrices inside the
+            // operands' storage (kept alive by a_tensor/b_tensor), by the strides
+            // ndarray reported. c_ptr addresses this task's own rows×cols block of
+            // `out` (row stride n); no other task writes it, and `out` is not
+            // touched until every task has finished.
             unsafe {
                 kernel.sgemm(
-                    rows, k, n, 1.0, a_ptr, a.row_stride, a.col_stride, b_ptr, b.row_stride, b.col_stride, 0.0,
-                    chunk.as_mut_ptr(), n as isize, 1,
+                    rows, k, cols, 1.0, a_ptr, a.row_stride, a.col_stride, b_ptr, b.row_stride, b.col_stride, 0.0,
+                    c_ptr, n as isize, 1,
                 );
             }
         };
-        let task_len = rows_per_block * n;
-        let tasks: Vec<(usize, &mut [f32])> = out
-            .chunks_mut(m * n)
-            .flat_map(|matrix| matrix.chunks_mut(task_len))
-            .enumerate()
-            .collect();
-        if tasks.len() > 1 && flops * batch_count >= 2 * MIN_TASK_FLOPS {
-            tasks.into_par_iter().for_each(run);
+        let tasks = batch_count * split.parts;
+        if split.parallel && tasks > 1 {
+            (0..tasks).into_par_iter().for_each(run);
         } else {
-            tasks.into_iter().for_each(run);
+            (0..tasks).for_each(run);
         }
         drop((a_tensor, b_tensor));
         Tensor::from_vec(out, &out_shape)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Split;
+
+    #[test]
+    fn split_small_product_stays_whole() {
+        let split = Split::plan(1, 64, 64, 64, 2);
+        assert!(!split.parallel);
+        assert_eq!(split.parts, 1);
+    }
+
+    #[test]
+    fn split_tall_product_by_rows() {
+        let split = Split::plan(1, 2048, 128, 384, 2);
+        assert!(split.parallel && split.along_rows);
+        assert_eq!((split.parts, split.block), (2, 1026));
+    }
+
+    #[test]
+    fn split_wide_product_by_columns() {
+        let split = Split::plan(1, 256, 384, 8192, 2);
+        assert!(split.parallel && !split.along_rows);
+        assert_eq!((split.parts, split.block), (2, 4096));
+    }
+
+    #[test]
+    fn split_even_batch_keeps_matrices_whole() {
+        let split = Split::plan(64, 128, 32, 128, 2);
+        assert!(split.parallel);
+        assert_eq!(split.parts, 1);
+    }
+
+    #[test]
+    fn split_odd_batch_cuts_each_matrix() {
+        let split = Split::plan(3, 512, 512, 512, 2);
+        assert_eq!(split.parts, 2);
+    }
+
+    #[test]
+    fn split_rounding_recounts_blocks() {
+        // 9 rows in 4 blocks round up to blocks of 6 rows, so only 2 remain.
+        let split = Split::plan(1, 9, 65536, 8, 4);
+        assert_eq!((split.parts, split.block), (2, 6));
     }
 }

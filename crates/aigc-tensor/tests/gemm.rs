@@ -1,12 +1,13 @@
-//! GEMM kernels: `MatrixMultiplyKernel` against `NaiveKernel` and against a
-//! plain f64 loop over logical elements, on odd, empty, strided, transposed,
-//! broadcast and multi-threaded shapes.
+//! GEMM kernels: `MatrixMultiplyKernel` and `Avx2Kernel` against
+//! `NaiveKernel` and against a plain f64 loop over logical elements, on odd,
+//! empty, strided, transposed, broadcast and multi-threaded shapes. The
+//! avx2 kernel's own contract cases are in `gemm_avx2.rs`.
 
 mod common;
 
 use std::sync::Arc;
 
-use aigc_tensor::gemm::{self, GemmKernel, MatrixMultiplyKernel, NaiveKernel, KERNEL_NAMES};
+use aigc_tensor::gemm::{self, Avx2Kernel, GemmKernel, MatrixMultiplyKernel, NaiveKernel, KERNEL_NAMES};
 use aigc_tensor::{broadcast_shape, Tensor};
 use common::random;
 
@@ -46,11 +47,14 @@ fn tolerance(k: usize) -> f32 {
     2e-6 * (k.max(1) as f32)
 }
 
-/// Checks both kernels against the reference on `a · b`.
+/// Every built-in kernel, the reference first.
+const KERNELS: [&dyn GemmKernel; 3] = [&NaiveKernel, &MatrixMultiplyKernel, &Avx2Kernel];
+
+/// Checks every kernel against the reference on `a · b`.
 fn check_kernels(a: &Tensor, b: &Tensor) {
     let expected = reference_matmul(a, b);
     let k = a.shape()[a.ndim() - 1];
-    for kernel in [&NaiveKernel as &dyn GemmKernel, &MatrixMultiplyKernel] {
+    for kernel in KERNELS {
         let actual = a.matmul_with(b, kernel).unwrap();
         assert_eq!(actual.shape(), expected.shape(), "kernel {}", kernel.name());
         let diff = actual.max_abs_diff(&expected);
@@ -95,15 +99,17 @@ fn zero_sizes() {
     for (m, k, n) in [(0, 3, 4), (3, 0, 4), (3, 4, 0), (0, 0, 0)] {
         let a = Tensor::zeros(&[m, k]);
         let b = Tensor::zeros(&[k, n]);
-        for kernel in [&NaiveKernel as &dyn GemmKernel, &MatrixMultiplyKernel] {
+        for kernel in KERNELS {
             let c = a.matmul_with(&b, kernel).unwrap();
             assert_eq!(c.shape(), &[m, n], "kernel {}", kernel.name());
             assert!(c.to_vec().iter().all(|&v| v == 0.0));
         }
     }
 
-    let empty_batch = Tensor::zeros(&[0, 2, 3]).matmul_with(&Tensor::zeros(&[3, 4]), &MatrixMultiplyKernel).unwrap();
-    assert_eq!(empty_batch.shape(), &[0, 2, 4]);
+    for kernel in KERNELS {
+        let empty_batch = Tensor::zeros(&[0, 2, 3]).matmul_with(&Tensor::zeros(&[3, 4]), kernel).unwrap();
+        assert_eq!(empty_batch.shape(), &[0, 2, 4], "kernel {}", kernel.name());
+    }
 }
 
 #[test]
@@ -169,7 +175,7 @@ fn row_blocks_split_across_two_threads() {
 
     let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
     pool.install(|| {
-        for kernel in [&NaiveKernel as &dyn GemmKernel, &MatrixMultiplyKernel] {
+        for kernel in KERNELS {
             let diff = a.matmul_with(&b, kernel).unwrap().max_abs_diff(&expected);
             assert!(diff <= tolerance(200), "kernel {}: max abs diff {diff}", kernel.name());
         }
@@ -187,9 +193,11 @@ fn row_blocks_with_uneven_split_in_batch() {
 
     for threads in [3, 20] {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-        let actual = pool.install(|| a.matmul_with(&b, &MatrixMultiplyKernel)).unwrap();
-        let diff = actual.max_abs_diff(&expected);
-        assert!(diff <= tolerance(360), "{threads} threads: max abs diff {diff}");
+        for kernel in [&MatrixMultiplyKernel as &dyn GemmKernel, &Avx2Kernel] {
+            let actual = pool.install(|| a.matmul_with(&b, kernel)).unwrap();
+            let diff = actual.max_abs_diff(&expected);
+            assert!(diff <= tolerance(360), "kernel {} on {threads} threads: max abs diff {diff}", kernel.name());
+        }
     }
 }
 
@@ -199,7 +207,7 @@ fn kernel_contract_alpha_beta_and_strided_output() {
     let a = [1.0f32, 2.0, 3.0, 4.0];
     let b = [5.0f32, 6.0, 7.0, 8.0];
     // A·B = [[19, 22], [43, 50]]
-    for kernel in [&NaiveKernel as &dyn GemmKernel, &MatrixMultiplyKernel] {
+    for kernel in KERNELS {
         let mut c = [1.0f32, 1.0, 1.0, 1.0];
         // SAFETY: all addresses stay inside the 4-element arrays.
         unsafe { kernel.sgemm(2, 2, 2, 2.0, a.as_ptr(), 2, 1, b.as_ptr(), 2, 1, 0.5, c.as_mut_ptr(), 1, 2) };
@@ -226,7 +234,7 @@ fn kernel_by_name_error_lists_valid_names() {
 
     assert!(message.starts_with("gemm:"), "{message}");
     assert!(message.contains("\"blas\""), "{message}");
-    assert!(message.contains("matrixmultiply, naive"), "{message}");
+    assert!(message.contains("avx2, matrixmultiply, naive"), "{message}");
 }
 
 #[test]

@@ -9,16 +9,27 @@
 //! with each operand given as a pointer plus a row stride and a column stride
 //! in elements, so transposed and sliced operands need no copy. A kernel is a
 //! [`GemmKernel`]; the one in use is chosen at run time with [`set_kernel`]
-//! or the `AIGC_GEMM` environment variable (`naive` or `matrixmultiply`,
-//! the default), so a new kernel can be added and benchmarked without
-//! touching any caller. [`NaiveKernel`] is the reference that tests compare
-//! faster kernels against.
+//! or the `AIGC_GEMM` environment variable (`avx2`, `matrixmultiply` or
+//! `naive`), so a new kernel can be added and benchmarked without touching
+//! any caller. The default is [`Avx2Kernel`] on CPUs with AVX2 and FMA and
+//! [`MatrixMultiplyKernel`] elsewhere (see [`default_kernel`]).
+//! [`NaiveKernel`] is the reference that tests compare faster kernels against.
 
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod blocking;
+#[cfg(target_arch = "x86_64")]
+mod gemv;
 mod matrixmultiply_kernel;
+#[cfg(target_arch = "x86_64")]
+mod microkernel;
 mod naive;
+#[cfg(target_arch = "x86_64")]
+mod pack;
 
 use std::sync::{Arc, RwLock};
 
+pub use avx2::Avx2Kernel;
 pub use matrixmultiply_kernel::MatrixMultiplyKernel;
 pub use naive::NaiveKernel;
 
@@ -60,13 +71,14 @@ pub trait GemmKernel: Send + Sync {
 }
 
 /// The names [`kernel_by_name`] accepts.
-pub const KERNEL_NAMES: &[&str] = &["matrixmultiply", "naive"];
+pub const KERNEL_NAMES: &[&str] = &["avx2", "matrixmultiply", "naive"];
 
 static CURRENT: RwLock<Option<Arc<dyn GemmKernel>>> = RwLock::new(None);
 
 /// Looks a built-in kernel up by name; the error lists the valid names.
 pub fn kernel_by_name(name: &str) -> Result<Arc<dyn GemmKernel>> {
     match name {
+        "avx2" => Ok(Arc::new(Avx2Kernel)),
         "matrixmultiply" => Ok(Arc::new(MatrixMultiplyKernel)),
         "naive" => Ok(Arc::new(NaiveKernel)),
         other => Err(Error::invalid(
@@ -77,19 +89,29 @@ pub fn kernel_by_name(name: &str) -> Result<Arc<dyn GemmKernel>> {
 }
 
 /// The kernel in use: the one set by [`set_kernel`], else the one named by
-/// `AIGC_GEMM`, else `matrixmultiply`. An invalid `AIGC_GEMM` falls back to
-/// the default, and [`kernel_from_env`] reports it.
+/// `AIGC_GEMM`, else [`default_kernel`]. An invalid `AIGC_GEMM` falls back
+/// to the default, and [`kernel_from_env`] reports it.
 pub fn kernel() -> Arc<dyn GemmKernel> {
     if let Some(k) = CURRENT.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
         return k.clone();
     }
-    let chosen = kernel_from_env().unwrap_or_else(|_| Arc::new(MatrixMultiplyKernel));
+    let chosen = kernel_from_env().unwrap_or_else(|_| default_kernel());
     *CURRENT.write().unwrap_or_else(|e| e.into_inner()) = Some(chosen.clone());
     chosen
 }
 
+/// The fastest built-in kernel for this CPU: [`Avx2Kernel`] when the CPU has
+/// AVX2 and FMA, else [`MatrixMultiplyKernel`].
+pub fn default_kernel() -> Arc<dyn GemmKernel> {
+    if Avx2Kernel::is_supported() {
+        Arc::new(Avx2Kernel)
+    } else {
+        Arc::new(MatrixMultiplyKernel)
+    }
+}
+
 /// The kernel named by the `AIGC_GEMM` environment variable (default
-/// `matrixmultiply`), or an error naming the invalid value.
+/// [`default_kernel`]), or an error naming the invalid value.
 pub fn kernel_from_env() -> Result<Arc<dyn GemmKernel>> {
     match std::env::var("AIGC_GEMM") {
         Ok(name) => kernel_by_name(name.trim()).map_err(|_| {
@@ -98,7 +120,7 @@ pub fn kernel_from_env() -> Result<Arc<dyn GemmKernel>> {
                 format!("AIGC_GEMM={name:?} is not a GEMM kernel; valid names: {}", KERNEL_NAMES.join(", ")),
             )
         }),
-        Err(_) => Ok(Arc::new(MatrixMultiplyKernel)),
+        Err(_) => Ok(default_kernel()),
     }
 }
 
