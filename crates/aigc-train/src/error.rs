@@ -43,8 +43,8 @@ pub enum TrainError {
     /// The loss or the gradient norm became NaN or infinite, so training
     /// stopped before the update could spread it into the weights.
     #[error(
-        "{op}: training diverged at step {step}: loss {loss}, gradient norm {grad_norm}; \
-         lower the learning rate or set clip_grad_norm"
+        "{op}: training diverged at step {step}: loss {loss}, gradient norm {grad_norm}; {}",
+        diverged_advice(last_checkpoint)
     )]
     Diverged {
         /// The training method, `"fit"` or `"fit_batches"`.
@@ -55,6 +55,8 @@ pub enum TrainError {
         loss: f32,
         /// The global gradient norm before clipping.
         grad_norm: f32,
+        /// The step and directory of the last checkpoint this run wrote, if any.
+        last_checkpoint: Option<(usize, PathBuf)>,
     },
 
     /// Reading or writing a file failed.
@@ -84,6 +86,17 @@ pub enum TrainError {
         /// The problem, with the offending value.
         message: String,
     },
+}
+
+/// The advice that ends a [`TrainError::Diverged`] message.
+fn diverged_advice(last_checkpoint: &Option<(usize, PathBuf)>) -> String {
+    match last_checkpoint {
+        None => "lower the learning rate or set clip_grad_norm".to_string(),
+        Some((step, dir)) => format!(
+            "the last good checkpoint is step {step} in {}; resume from it with a lower learning rate or with clip_grad_norm",
+            dir.display()
+        ),
+    }
 }
 
 /// The result type of aigc-train.

@@ -1,6 +1,9 @@
 //! `fit_batches()`: training for a number of steps on batches drawn from a
 //! [`BatchSource`], as language models are trained on a token stream.
 
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aigc_nn::{Module, Parameter};
@@ -9,10 +12,12 @@ use aigc_tensor::Rng;
 
 use crate::batches::{check_xy, BatchSource};
 use crate::callbacks::{run_hooks, Callback, StepLog};
+use crate::checkpoint::{PartialSums, TrainingState};
 use crate::error::{Result, TrainError};
 use crate::history::History;
 use crate::model::Model;
 use crate::progress::Progress;
+use crate::resume::{Checkpointer, Resumed};
 use crate::running::RunningMetrics;
 use crate::step::check_clip;
 
@@ -50,6 +55,16 @@ pub struct StepOptions {
     pub callbacks: Vec<Box<dyn Callback>>,
     /// Whether to show progress on stderr.
     pub verbose: bool,
+    /// A saved state to continue from (see [`StepOptions::resume_from`]).
+    pub resume: Option<TrainingState>,
+    /// Directory to write checkpoints to (weights and training state); `None` writes none.
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Write a checkpoint every this many steps; `None` uses `eval_interval`.
+    /// A checkpoint is also written after the last step and when training stops early.
+    pub checkpoint_interval: Option<usize>,
+    /// A flag that, once set (for example by a Ctrl-C handler), stops
+    /// training at the next step boundary, after writing a checkpoint.
+    pub stop_flag: Option<Arc<AtomicBool>>,
 }
 
 impl Default for StepOptions {
@@ -65,6 +80,10 @@ impl Default for StepOptions {
             seed: 0,
             callbacks: Vec::new(),
             verbose: true,
+            resume: None,
+            checkpoint_dir: None,
+            checkpoint_interval: None,
+            stop_flag: None,
         }
     }
 }
@@ -122,6 +141,36 @@ impl StepOptions {
         self.verbose = verbose;
         self
     }
+
+    /// Continues a run from `state`, as saved in a checkpoint: training
+    /// starts at step `state.step + 1` with the saved optimizer state, batch
+    /// generators and partial sums, so every later loss equals the one an
+    /// uninterrupted run with the same seed and thread count computes, bit
+    /// for bit. The model must already hold the checkpoint's weights (load
+    /// both with [`crate::checkpoint::load_checkpoint`]), and
+    /// [`StepOptions::seed`] is replaced by the state's.
+    pub fn resume_from(mut self, state: TrainingState) -> Self {
+        self.resume = Some(state);
+        self
+    }
+
+    /// Sets [`StepOptions::checkpoint_dir`].
+    pub fn checkpoint_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.checkpoint_dir = Some(dir.into());
+        self
+    }
+
+    /// Sets [`StepOptions::checkpoint_interval`].
+    pub fn checkpoint_interval(mut self, interval: usize) -> Self {
+        self.checkpoint_interval = Some(interval);
+        self
+    }
+
+    /// Sets [`StepOptions::stop_flag`].
+    pub fn stop_flag(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.stop_flag = Some(flag);
+        self
+    }
 }
 
 /// Loss, step count, tokens and training time since the last step log.
@@ -149,10 +198,19 @@ impl<N: Module> Model<N> {
     /// batches are drawn from a second generator derived from it, so the
     /// training batches do not depend on how often the model is evaluated.
     ///
-    /// Fails before training when the model is not compiled or `steps`,
-    /// `eval_interval` or `log_interval` is 0; during training when a batch
-    /// does not fit the model, the source or a callback fails, or the loss
-    /// diverges ([`TrainError::Diverged`]).
+    /// With [`StepOptions::checkpoint_dir`], a checkpoint (see
+    /// [`crate::checkpoint::save_checkpoint`]) is written every
+    /// `checkpoint_interval` steps, after the last step, and when training
+    /// stops early: by a callback, or by [`StepOptions::stop_flag`] at the
+    /// next step boundary. [`StepOptions::resume_from`] continues a run from
+    /// such a checkpoint.
+    ///
+    /// Fails before training when the model is not compiled, `steps`,
+    /// `eval_interval`, `log_interval` or `checkpoint_interval` is 0, or the
+    /// resume state does not fit the model, its optimizer or `steps`; during
+    /// training when a batch does not fit the model, the source, a callback
+    /// or a checkpoint write fails, or the loss or gradient norm is NaN or
+    /// infinite ([`TrainError::Diverged`], which names the last checkpoint).
     pub fn fit_batches(&mut self, batches: &mut dyn BatchSource, mut options: StepOptions) -> Result<History> {
         const OP: &str = "fit_batches";
         self.compiled(OP)?;
@@ -163,16 +221,23 @@ impl<N: Module> Model<N> {
                 return Err(TrainError::invalid(OP, format!("{name} is 0; it must be at least 1")));
             }
         }
+        if options.checkpoint_interval == Some(0) {
+            return Err(TrainError::invalid(OP, "checkpoint_interval is 0; it must be at least 1"));
+        }
         check_clip(OP, options.clip_grad_norm)?;
 
         let params = self.net.parameters();
+        let resumed = match options.resume.take() {
+            Some(state) => Some(self.restore(state, &options, &params)?),
+            None => None,
+        };
         let mut callbacks = std::mem::take(&mut options.callbacks);
         for callback in callbacks.iter_mut() {
             callback.on_train_begin(&params)?;
         }
 
         self.net.set_training(true);
-        let result = self.run_steps(batches, &options, &params, &mut callbacks);
+        let result = self.run_steps(batches, &options, resumed, &params, &mut callbacks);
         self.net.set_training(false);
         let history = result?;
 
@@ -187,20 +252,45 @@ impl<N: Module> Model<N> {
         &mut self,
         batches: &mut dyn BatchSource,
         options: &StepOptions,
+        resumed: Option<Resumed>,
         params: &[Parameter],
         callbacks: &mut [Box<dyn Callback>],
     ) -> Result<History> {
         const OP: &str = "fit_batches";
         let metrics = self.compiled(OP)?.metrics.clone();
-        let mut rng = Rng::seed(options.seed);
-        let mut validation_rng = Rng::seed(rng.next_u64());
         let mut progress = Progress::new(options.verbose);
         let mut history = History::new();
-        let mut since_eval = RunningMetrics::new(&metrics);
-        let mut window = LogWindow::default();
+        let seed = resumed.as_ref().map_or(options.seed, |resumed| resumed.seed);
+        let mut checkpointer = Checkpointer::new(options, seed);
+
+        let (start, mut rng, mut validation_rng, mut since_eval, mut window) = match resumed {
+            Some(resumed) => {
+                let window = LogWindow {
+                    loss_sum: resumed.partial.log_loss_sum,
+                    steps: resumed.partial.log_steps,
+                    tokens: resumed.partial.log_tokens,
+                    time: Duration::ZERO,
+                };
+                let since_eval = RunningMetrics::from_sums(
+                    &metrics,
+                    resumed.partial.eval_rows,
+                    resumed.partial.eval_loss_sum,
+                    resumed.partial.eval_metric_sums,
+                );
+                (resumed.step, resumed.rng, resumed.validation_rng, since_eval, window)
+            }
+            None => {
+                let mut rng = Rng::seed(options.seed);
+                let validation_rng = Rng::seed(rng.next_u64());
+                (0, rng, validation_rng, RunningMetrics::new(&metrics), LogWindow::default())
+            }
+        };
 
         progress.begin_steps(options.steps);
-        for index in 0..options.steps {
+        for _ in 0..start {
+            progress.advance_step();
+        }
+        for index in start..options.steps {
             let step = index + 1;
             let step_started = Instant::now();
             let optimizer = self.compiled.as_mut().expect("checked by fit_batches").optimizer.as_mut();
@@ -211,7 +301,9 @@ impl<N: Module> Model<N> {
 
             let (x, y) = batches.next_batch(&mut rng)?;
             let rows = check_xy("fit_batches (next_batch)", &x, &y)?;
-            let output = self.train_step(OP, params, &x, &y, options.clip_grad_norm, step)?;
+            let output = self
+                .train_step(OP, params, &x, &y, options.clip_grad_norm, step)
+                .map_err(|error| checkpointer.name_last_checkpoint(error))?;
             since_eval.add(output.loss, &output.logits, &y, rows)?;
             window.loss_sum += f64::from(output.loss);
             window.steps += 1;
@@ -219,6 +311,7 @@ impl<N: Module> Model<N> {
             window.time += step_started.elapsed();
             progress.advance_step();
 
+            let mut stop_by_callback = false;
             let evaluate_now = step % options.eval_interval == 0 || step == options.steps;
             let log_now = evaluate_now || step % options.log_interval == 0;
             let mut val_loss = None;
@@ -247,17 +340,40 @@ impl<N: Module> Model<N> {
                 window = LogWindow::default();
                 progress.log_step(&log);
                 let optimizer = self.compiled.as_mut().expect("checked by fit_batches").optimizer.as_mut();
-                let stop =
+                stop_by_callback =
                     run_hooks(callbacks, optimizer, |callback, control| callback.on_step_end(&log, params, control))?;
-                if stop {
-                    if step < options.steps {
-                        history.mark_stopped_early();
-                    }
-                    break;
+            }
+
+            let interrupted = options.stop_flag.as_ref().is_some_and(|flag| flag.load(Ordering::SeqCst));
+            let stop = stop_by_callback || interrupted;
+            if checkpointer.is_due(step, stop || step == options.steps) {
+                let partial = window.partial_sums(&since_eval);
+                let optimizer = self.compiled.as_ref().expect("checked by fit_batches").optimizer.as_ref();
+                checkpointer.save(params, step, optimizer, &rng, &validation_rng, partial)?;
+            }
+            if stop {
+                if step < options.steps {
+                    history.mark_stopped_early();
                 }
+                break;
             }
         }
         progress.finish();
         Ok(history)
+    }
+}
+
+impl LogWindow {
+    /// The sums a checkpoint saves, so a resumed run reports the same means.
+    fn partial_sums(&self, since_eval: &RunningMetrics) -> PartialSums {
+        let (eval_rows, eval_loss_sum, eval_metric_sums) = since_eval.sums();
+        PartialSums {
+            eval_rows,
+            eval_loss_sum,
+            eval_metric_sums: eval_metric_sums.to_vec(),
+            log_loss_sum: self.loss_sum,
+            log_steps: self.steps,
+            log_tokens: self.tokens,
+        }
     }
 }

@@ -70,14 +70,18 @@ mod compile;
 pub mod datasets;
 mod error;
 mod evaluate;
+#[doc(hidden)]
+pub mod fault;
 mod fit;
 mod fit_batches;
 mod history;
 pub mod lm_dataset;
 mod model;
 mod progress;
+mod resume;
 mod running;
 mod step;
+pub mod training_state;
 pub mod train_log;
 
 pub use batches::{BatchSource, TensorBatches};

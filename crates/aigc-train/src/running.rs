@@ -22,6 +22,16 @@ impl RunningMetrics {
         RunningMetrics { metrics: metrics.to_vec(), rows: 0.0, loss_sum: 0.0, metric_sums: vec![0.0; metrics.len()] }
     }
 
+    /// Restores the sums that [`RunningMetrics::sums`] returned, as when a run resumes.
+    pub(crate) fn from_sums(metrics: &[Metric], rows: f64, loss_sum: f64, metric_sums: Vec<f64>) -> Self {
+        RunningMetrics { metrics: metrics.to_vec(), rows, loss_sum, metric_sums }
+    }
+
+    /// Returns the rows, the loss sum and the metric sums, to save in a checkpoint.
+    pub(crate) fn sums(&self) -> (f64, f64, &[f64]) {
+        (self.rows, self.loss_sum, &self.metric_sums)
+    }
+
     /// Adds a batch of `rows` rows with mean loss `loss`, computing the
     /// metrics from its logits and targets.
     pub(crate) fn add(&mut self, loss: f32, logits: &Tensor, targets: &Tensor, rows: usize) -> Result<()> {

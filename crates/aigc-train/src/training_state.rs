@@ -1,0 +1,185 @@
+//! [`TrainingState`]: everything besides the weights that resuming a run
+//! exactly needs, and its file format `training_state.bin`.
+//!
+//! The file is a 52-byte header followed by a payload:
+//!
+//! ```text
+//! offset  size  field
+//!      0     8  magic "AIGCSTAT"
+//!      8     4  format version, u32 little-endian (TRAINING_STATE_VERSION)
+//!     12     8  payload length in bytes, u64 little-endian
+//!     20    32  SHA-256 of the payload
+//!     52     …  payload: the TrainingState in bincode (fixed-width integers, little-endian)
+//! ```
+//!
+//! The payload is binary rather than JSON because it holds the optimizer's
+//! moments, two f32 per parameter, which JSON would triple in size, and
+//! because bincode stores every f32 bit for bit.
+
+use std::path::Path;
+
+use aigc_nn::Parameter;
+use aigc_optim::OptimizerState;
+use aigc_tensor::{Rng, Tensor};
+use bincode::Options;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Result, TrainError};
+
+/// The version of `training_state.bin` this build writes and reads.
+///
+/// Version 1 stored a JSON payload without the validation generator, the
+/// thread count or the weights' digest; it cannot resume a run exactly and
+/// is rejected.
+pub const TRAINING_STATE_VERSION: u32 = 2;
+/// First bytes of a training-state file.
+const STATE_MAGIC: &[u8; 8] = b"AIGCSTAT";
+/// Bytes before the payload: magic, version, length, SHA-256.
+const HEADER_LEN: usize = 8 + 4 + 8 + 32;
+
+/// What resuming a run needs besides the weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingState {
+    /// Optimizer steps taken so far; also the position in the learning-rate schedule.
+    pub step: u64,
+    /// The number of steps the run was asked for.
+    pub total_steps: u64,
+    /// The optimizer's moments, step count and hyperparameters.
+    pub optimizer: OptimizerState,
+    /// The generator that draws training batches, to continue the same batch sequence.
+    pub rng: Rng,
+    /// The generator that draws validation batches.
+    pub validation_rng: Rng,
+    /// The seed the run started from.
+    pub seed: u64,
+    /// Worker threads the run used. Parallel reductions split work by thread
+    /// count, so a resume with another count gives slightly different sums.
+    pub threads: usize,
+    /// SHA-256 (hex) of the weights this state belongs to, as computed by
+    /// [`weights_digest`]. Loading checks it, so a state is never paired
+    /// with other weights.
+    pub weights_sha256: String,
+    /// Sums since the last evaluation and the last step log, so a run that
+    /// resumes between two logs reports the same means as one that did not stop.
+    pub partial: PartialSums,
+}
+
+/// The training loss and metric sums accumulated since the last evaluation
+/// and since the last step log.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PartialSums {
+    /// Rows seen since the last evaluation.
+    pub eval_rows: f64,
+    /// Sum of loss × rows since the last evaluation.
+    pub eval_loss_sum: f64,
+    /// Sum of each metric × rows since the last evaluation, in compile order.
+    pub eval_metric_sums: Vec<f64>,
+    /// Sum of the step losses since the last step log.
+    pub log_loss_sum: f64,
+    /// Steps since the last step log.
+    pub log_steps: usize,
+    /// Tokens (or samples) since the last step log.
+    pub log_tokens: usize,
+}
+
+/// Returns the SHA-256 (hex) of named tensors: for each tensor in order of
+/// name, the name's length and bytes, the rank and each dimension (u64
+/// little-endian), then the f32 values (little-endian).
+///
+/// The digest depends only on names, shapes and values, so the weights in
+/// memory and the same weights read back from `model.safetensors` agree.
+pub fn tensors_digest<'a>(tensors: impl IntoIterator<Item = (&'a str, &'a Tensor)>) -> String {
+    let mut sorted: Vec<(&str, &Tensor)> = tensors.into_iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    let mut hasher = Sha256::new();
+    for (name, tensor) in sorted {
+        hasher.update((name.len() as u64).to_le_bytes());
+        hasher.update(name.as_bytes());
+        hasher.update((tensor.ndim() as u64).to_le_bytes());
+        for &dim in tensor.shape() {
+            hasher.update((dim as u64).to_le_bytes());
+        }
+        let bytes: Vec<u8> = tensor.to_vec().iter().flat_map(|v| v.to_le_bytes()).collect();
+        hasher.update(&bytes);
+    }
+    hex(&hasher.finalize())
+}
+
+/// Returns [`tensors_digest`] of the parameters' current values.
+pub fn weights_digest(params: &[Parameter]) -> String {
+    let values: Vec<(String, Tensor)> = params.iter().map(|p| (p.name.clone(), p.var.value())).collect();
+    tensors_digest(values.iter().map(|(name, tensor)| (name.as_str(), tensor)))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The bincode settings of the payload. The size limit makes a length
+/// prefix larger than the payload fail instead of allocating.
+fn payload_options(limit: usize) -> impl Options {
+    bincode::DefaultOptions::new().with_fixint_encoding().with_little_endian().with_limit(limit as u64)
+}
+
+/// Encodes a training state as the bytes of `training_state.bin`.
+pub fn encode_training_state(state: &TrainingState) -> Result<Vec<u8>> {
+    let payload = bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .with_little_endian()
+        .serialize(state)
+        .map_err(|e| TrainError::invalid("save", format!("could not encode the training state: {e}")))?;
+    let mut out = Vec::with_capacity(payload.len() + HEADER_LEN);
+    out.extend_from_slice(STATE_MAGIC);
+    out.extend_from_slice(&TRAINING_STATE_VERSION.to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(&Sha256::digest(&payload));
+    out.extend_from_slice(&payload);
+    Ok(out)
+}
+
+/// Decodes and verifies the bytes of a `training_state.bin` read from `path`.
+///
+/// Fails, naming `path`, on a wrong magic number, a file shorter than its
+/// header, an unsupported format version, a payload shorter or longer than
+/// the header says, a checksum mismatch, or a payload that does not decode.
+pub fn decode_training_state(path: &Path, bytes: &[u8]) -> Result<TrainingState> {
+    let invalid = |message: String| TrainError::invalid_file(path, message);
+    if bytes.len() < 8 || &bytes[..8] != STATE_MAGIC {
+        return Err(invalid("not an aigc training-state file (wrong magic number)".into()));
+    }
+    if bytes.len() < HEADER_LEN {
+        return Err(invalid(format!(
+            "truncated: the file has {} bytes, fewer than the {HEADER_LEN}-byte header",
+            bytes.len()
+        )));
+    }
+    let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+    if version > TRAINING_STATE_VERSION {
+        return Err(invalid(format!(
+            "format version {version} is newer than this build supports ({TRAINING_STATE_VERSION}); upgrade aigc"
+        )));
+    }
+    if version < TRAINING_STATE_VERSION {
+        return Err(invalid(format!(
+            "format version {version} is older than this build reads ({TRAINING_STATE_VERSION}), so the run cannot resume from it; the weights still load"
+        )));
+    }
+    let mut length = [0u8; 8];
+    length.copy_from_slice(&bytes[12..20]);
+    let length = u64::from_le_bytes(length);
+    let payload = &bytes[HEADER_LEN..];
+    if payload.len() as u64 != length {
+        let problem = if (payload.len() as u64) < length { "truncated" } else { "corrupted" };
+        return Err(invalid(format!(
+            "{problem}: the header promises {length} payload bytes, the file has {}",
+            payload.len()
+        )));
+    }
+    if Sha256::digest(payload).as_slice() != &bytes[20..HEADER_LEN] {
+        return Err(invalid("checksum mismatch: the payload's SHA-256 differs from the header's, so the file is corrupted".into()));
+    }
+    payload_options(payload.len())
+        .deserialize(payload)
+        .map_err(|e| invalid(format!("the payload does not decode as a training state: {e}")))
+}

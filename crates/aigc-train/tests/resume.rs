@@ -1,0 +1,285 @@
+//! Exact resume: a run stopped at a step boundary and resumed from its
+//! checkpoint computes the same losses, bit for bit, as one that never
+//! stopped. Also the stop flag, the NaN guard and resume's input checks.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use aigc_gpt::{Gpt, GptConfig};
+use aigc_nn::Parameter;
+use aigc_optim::WarmupCosine;
+use aigc_tensor::{Rng, Tensor};
+use aigc_train::checkpoint::{self, load_checkpoint, read_training_state, weights_digest};
+use aigc_train::lm_dataset::TextDataset;
+use aigc_train::{BatchSource, Callback, History, Model, Optimizer, StepLog, StepOptions, TrainError, TrainingControl};
+
+const STEPS: usize = 100;
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("aigc-resume-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn config() -> GptConfig {
+    GptConfig { vocab_size: 16, n_layer: 1, n_head: 2, n_embd: 16, block_size: 8, dropout: 0.0, bias: true }
+}
+
+/// A compiled tiny GPT whose initial weights come from `seed`.
+fn model(seed: u64) -> Model<Gpt> {
+    let mut model = Model::from(Gpt::with_seed(config(), seed).unwrap());
+    model.compile(Optimizer::adamw(3e-3, 0.1), "sparse_categorical_crossentropy", &["sparse_categorical_accuracy"]).unwrap();
+    model
+}
+
+/// A token stream with structure to learn: a repeating pattern with noise.
+fn dataset() -> TextDataset {
+    let mut rng = Rng::seed(3);
+    let ids: Vec<u32> = (0..2000).map(|i| if rng.uniform() < 0.2 { rng.below(16) as u32 } else { (i % 7) as u32 }).collect();
+    let mut data = TextDataset::new(ids, 8, 4, 0.1).unwrap();
+    data.eval_batches = 2;
+    data
+}
+
+/// Wraps a source and sets `flag` once `stop_after` batches were drawn, as a Ctrl-C would.
+struct StopAfter {
+    inner: TextDataset,
+    drawn: usize,
+    stop_after: usize,
+    flag: Arc<AtomicBool>,
+}
+
+impl BatchSource for StopAfter {
+    fn next_batch(&mut self, rng: &mut Rng) -> aigc_train::Result<(Tensor, Tensor)> {
+        self.drawn += 1;
+        if self.drawn == self.stop_after {
+            self.flag.store(true, Ordering::SeqCst);
+        }
+        self.inner.next_batch(rng)
+    }
+
+    fn validation_batches(&mut self, rng: &mut Rng) -> aigc_train::Result<Vec<(Tensor, Tensor)>> {
+        self.inner.validation_batches(rng)
+    }
+
+    fn tokens_per_batch(&self) -> usize {
+        self.inner.tokens_per_batch()
+    }
+}
+
+/// The bits of every step log: step, loss, learning rate, validation loss, gradient norm.
+type LogBits = (usize, u32, u32, Option<u32>, u32);
+
+/// Records every step log.
+struct Recorder(Arc<Mutex<Vec<LogBits>>>);
+
+impl Callback for Recorder {
+    fn on_step_end(&mut self, log: &StepLog, _: &[Parameter], _: &mut TrainingControl) -> aigc_train::Result<()> {
+        let entry = (log.step, log.loss.to_bits(), log.lr.to_bits(), log.val_loss.map(f32::to_bits), log.grad_norm.to_bits());
+        self.0.lock().unwrap().push(entry);
+        Ok(())
+    }
+}
+
+/// The options every run of the comparison uses: logs every 7 steps and
+/// evaluations every 20, so a stop at step 50 falls between both.
+fn options(logs: &Arc<Mutex<Vec<LogBits>>>) -> StepOptions {
+    StepOptions::new(STEPS)
+        .eval_interval(20)
+        .log_interval(7)
+        .schedule(WarmupCosine::new(3e-3, 3e-4, 10, STEPS).unwrap())
+        .clip_grad_norm(1.0)
+        .seed(11)
+        .verbose(false)
+        .callback(Recorder(Arc::clone(logs)))
+}
+
+fn series_bits(history: &History, name: &str) -> Vec<u32> {
+    history.get(name).unwrap_or(&[]).iter().map(|v| v.to_bits()).collect()
+}
+
+#[test]
+fn resumed_run_matches_uninterrupted_run() {
+    let dir = temp_dir("exact");
+
+    // The reference: 100 steps without a stop.
+    let full_logs = Arc::default();
+    let mut full = model(7);
+    let full_history = full.fit_batches(&mut dataset(), options(&full_logs)).unwrap();
+
+    // The same run, stopped by the flag after step 50, with checkpoints every 30 steps.
+    let flag = Arc::new(AtomicBool::new(false));
+    let mut source = StopAfter { inner: dataset(), drawn: 0, stop_after: 50, flag: Arc::clone(&flag) };
+    let part_logs = Arc::default();
+    let mut first = model(7);
+    let first_options = options(&part_logs).checkpoint_dir(&dir).checkpoint_interval(30).stop_flag(Arc::clone(&flag));
+    let first_history = first.fit_batches(&mut source, first_options).unwrap();
+    assert!(first_history.stopped_early());
+    let state = read_training_state(&dir).unwrap().expect("a checkpoint at the stop");
+    assert_eq!(state.step, 50);
+    assert_eq!(state.threads, rayon::current_num_threads());
+
+    // Resume into a model initialised differently: every weight must come from the checkpoint.
+    let mut second = model(99);
+    let state = load_checkpoint(&dir, &second.parameters()).unwrap();
+    assert_eq!(weights_digest(&second.parameters()), weights_digest(&first.parameters()));
+    let second_history = second.fit_batches(&mut dataset(), options(&part_logs).resume_from(state).checkpoint_dir(&dir)).unwrap();
+
+    assert_eq!(*part_logs.lock().unwrap(), *full_logs.lock().unwrap(), "step logs differ");
+    for name in ["loss", "val_loss", "sparse_categorical_accuracy", "val_sparse_categorical_accuracy"] {
+        let mut resumed = series_bits(&first_history, name);
+        resumed.extend(series_bits(&second_history, name));
+        assert_eq!(resumed, series_bits(&full_history, name), "history series {name} differs");
+    }
+    let mut steps = first_history.steps().to_vec();
+    steps.extend(second_history.steps());
+    assert_eq!(steps, full_history.steps());
+    assert_eq!(weights_digest(&second.parameters()), weights_digest(&full.parameters()), "final weights differ");
+    assert_eq!(read_training_state(&dir).unwrap().unwrap().step, STEPS as u64, "the last step is checkpointed");
+}
+
+#[test]
+fn checkpoints_follow_the_interval() {
+    let dir = temp_dir("interval");
+    let logs = Arc::default();
+    let mut model = model(7);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+
+    /// Reads the saved step at each log.
+    struct Watch(PathBuf, Arc<Mutex<Vec<(usize, Option<u64>)>>>);
+    impl Callback for Watch {
+        fn on_step_end(&mut self, log: &StepLog, _: &[Parameter], _: &mut TrainingControl) -> aigc_train::Result<()> {
+            let saved = read_training_state(&self.0)?.map(|state| state.step);
+            self.1.lock().unwrap().push((log.step, saved));
+            Ok(())
+        }
+    }
+
+    let options = options(&logs).steps(25).log_interval(5).checkpoint_dir(&dir).checkpoint_interval(10).callback(Watch(dir.clone(), Arc::clone(&seen)));
+    model.fit_batches(&mut dataset(), options).unwrap();
+    // Callbacks run before the step's checkpoint, so step 10's log still sees nothing.
+    let expected = vec![(5, None), (10, None), (15, Some(10)), (20, Some(10)), (25, Some(20))];
+    assert_eq!(*seen.lock().unwrap(), expected);
+    assert_eq!(read_training_state(&dir).unwrap().unwrap().step, 25);
+}
+
+#[test]
+fn stop_flag_set_before_training_stops_after_one_step() {
+    let dir = temp_dir("flag");
+    let flag = Arc::new(AtomicBool::new(true));
+    let history = model(7)
+        .fit_batches(&mut dataset(), StepOptions::new(10).verbose(false).checkpoint_dir(&dir).stop_flag(flag))
+        .unwrap();
+    assert!(history.stopped_early());
+    assert_eq!(read_training_state(&dir).unwrap().unwrap().step, 1);
+}
+
+/// Sets one weight to NaN at the step log of `at`, as a numerical blow-up would.
+struct PoisonAt(usize);
+
+impl Callback for PoisonAt {
+    fn on_step_end(&mut self, log: &StepLog, params: &[Parameter], _: &mut TrainingControl) -> aigc_train::Result<()> {
+        if log.step == self.0 {
+            let param = &params[0];
+            let mut values = param.var.value().to_vec();
+            values[0] = f32::NAN;
+            param.var.set_value(Tensor::from_vec(values, &param.var.shape())?)?;
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn nan_stops_training_and_names_last_checkpoint() {
+    let dir = temp_dir("nan");
+    let options = StepOptions::new(50)
+        .log_interval(1)
+        .seed(11)
+        .verbose(false)
+        .checkpoint_dir(&dir)
+        .checkpoint_interval(10)
+        .callback(PoisonAt(34));
+    let error = model(7).fit_batches(&mut dataset(), options).unwrap_err();
+
+    let message = error.to_string();
+    assert!(matches!(error, TrainError::Diverged { step: 35, .. }), "{error:?}");
+    let expected = format!(
+        "fit_batches: training diverged at step 35: loss NaN, gradient norm NaN; the last good checkpoint is step 30 in {}; resume from it with a lower learning rate or with clip_grad_norm",
+        dir.display()
+    );
+    assert_eq!(message, expected);
+
+    // The checkpoint it names is intact and finite.
+    let restored = model(1);
+    let state = load_checkpoint(&dir, &restored.parameters()).unwrap();
+    assert_eq!(state.step, 30);
+    assert!(restored.parameters().iter().all(|p| p.var.value().to_vec().iter().all(|v| v.is_finite())));
+}
+
+#[test]
+fn nan_weights_are_never_checkpointed() {
+    let dir = temp_dir("nan-save");
+    // The weight turns NaN at step 10's log, before step 10's checkpoint.
+    let options = StepOptions::new(20).log_interval(1).verbose(false).checkpoint_dir(&dir).checkpoint_interval(5).callback(PoisonAt(10));
+    let error = model(7).fit_batches(&mut dataset(), options).unwrap_err().to_string();
+    assert!(error.contains("not finite"), "{error}");
+    assert_eq!(read_training_state(&dir).unwrap().unwrap().step, 5, "the step-5 checkpoint is kept");
+}
+
+#[test]
+fn resume_rejects_finished_run() {
+    let dir = temp_dir("finished");
+    let mut first = model(7);
+    first.fit_batches(&mut dataset(), StepOptions::new(5).verbose(false).checkpoint_dir(&dir)).unwrap();
+    let mut second = model(7);
+    let state = load_checkpoint(&dir, &second.parameters()).unwrap();
+    let error = second.fit_batches(&mut dataset(), StepOptions::new(5).verbose(false).resume_from(state)).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "fit_batches (resume): the checkpoint is at step 5, and the run asks for 5 steps; ask for more steps to continue it"
+    );
+}
+
+#[test]
+fn resume_rejects_other_weights() {
+    let dir = temp_dir("other-weights");
+    model(7).fit_batches(&mut dataset(), StepOptions::new(3).verbose(false).checkpoint_dir(&dir)).unwrap();
+    let state = read_training_state(&dir).unwrap().unwrap();
+    let error = model(8).fit_batches(&mut dataset(), StepOptions::new(5).verbose(false).resume_from(state)).unwrap_err();
+    let message = error.to_string();
+    assert!(message.starts_with("fit_batches (resume): the model's weights (SHA-256 "), "{message}");
+    assert!(message.ends_with("load both with checkpoint::load_checkpoint"), "{message}");
+}
+
+#[test]
+fn resume_rejects_other_optimizer() {
+    let dir = temp_dir("other-optimizer");
+    let mut first = model(7);
+    first.fit_batches(&mut dataset(), StepOptions::new(3).verbose(false).checkpoint_dir(&dir)).unwrap();
+    let mut second = Model::from(Gpt::with_seed(config(), 7).unwrap());
+    second.compile("sgd", "sparse_categorical_crossentropy", &["sparse_categorical_accuracy"]).unwrap();
+    let state = load_checkpoint(&dir, &second.parameters()).unwrap();
+    let error = second.fit_batches(&mut dataset(), StepOptions::new(5).verbose(false).resume_from(state)).unwrap_err();
+    assert!(error.to_string().contains("saved by optimizer `adamw` and cannot be loaded into `sgd`"), "{error}");
+}
+
+#[test]
+fn save_gpt_with_state_round_trips() {
+    let dir = temp_dir("save-gpt");
+    let mut trained = model(7);
+    trained.fit_batches(&mut dataset(), StepOptions::new(4).verbose(false).checkpoint_dir(&dir)).unwrap();
+    let state = read_training_state(&dir).unwrap().unwrap();
+
+    let copy = temp_dir("save-gpt-copy");
+    checkpoint::save_gpt(&copy, trained.net(), "bytes", Some(&state)).unwrap();
+    let (gpt, config, loaded) = checkpoint::load_gpt(&copy).unwrap();
+    assert_eq!(config.config, self::config());
+    assert_eq!(loaded.as_ref(), Some(&state));
+    assert_eq!(weights_digest(&aigc_nn::Module::parameters(&gpt)), state.weights_sha256);
+
+    // Saving without a state drops the old one, which belongs to other weights.
+    checkpoint::save_gpt(&copy, trained.net(), "bytes", None).unwrap();
+    assert!(!copy.join(checkpoint::TRAINING_STATE_FILE).exists());
+}
