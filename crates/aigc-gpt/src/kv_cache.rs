@@ -6,27 +6,58 @@
 //! costs one position's worth of work ("decode") instead of the whole
 //! context's. Logits equal those of [`Gpt::logits`] on the full sequence
 //! (a test checks every position to 1e-5).
+//!
+//! The steps run on plain slices (the `decode` module), without the graph
+//! machinery of training: this is the inner loop of generation.
 
-use aigc_autograd::{no_grad, Result, Tensor, Var};
-use aigc_nn::Module;
+mod decode;
+
+use aigc_autograd::{Result, Tensor};
+use aigc_nn::KEY_BLOCK;
 use aigc_tensor::Error;
 
-use crate::model::{Block, Gpt};
+use crate::model::Gpt;
 
-/// Keys and values of one layer: (1, H, L, D) each, where L is the number
-/// of cached positions.
-#[derive(Debug, Clone, Default)]
+/// Keys and values of one layer for up to `capacity` positions: keys
+/// transposed, `(H, D, keys_stride)`, the layout the fused attention kernel
+/// reads in place, and values `(H, capacity, D)`. Positions at or past the
+/// cache's length hold stale values that are never used.
+#[derive(Clone)]
 struct LayerCache {
-    k: Option<Tensor>,
-    v: Option<Tensor>,
+    keys_t: Vec<f32>,
+    values: Vec<f32>,
+    capacity: usize,
+    /// `capacity` rounded up to a multiple of [`KEY_BLOCK`].
+    keys_stride: usize,
+}
+
+impl LayerCache {
+    fn new(capacity: usize, n_embd: usize) -> LayerCache {
+        let keys_stride = capacity.div_ceil(KEY_BLOCK) * KEY_BLOCK;
+        LayerCache { keys_t: vec![0.0; n_embd * keys_stride], values: vec![0.0; n_embd * capacity], capacity, keys_stride }
+    }
 }
 
 /// The cached keys and values of every layer for one sequence (batch 1).
-#[derive(Debug, Clone)]
+///
+/// The buffers for all `block_size` positions are allocated up front, so a
+/// step appends in place.
+#[derive(Clone)]
 pub struct KvCache {
     layers: Vec<LayerCache>,
     len: usize,
     capacity: usize,
+    n_embd: usize,
+}
+
+impl std::fmt::Debug for KvCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KvCache")
+            .field("len", &self.len)
+            .field("capacity", &self.capacity)
+            .field("layers", &self.layers.len())
+            .finish()
+    }
 }
 
 impl KvCache {
@@ -52,53 +83,22 @@ impl KvCache {
 
     /// Forgets every cached position.
     pub fn clear(&mut self) {
-        self.layers.iter_mut().for_each(|l| *l = LayerCache::default());
         self.len = 0;
-    }
-}
-
-impl Block {
-    /// The block on new positions x (1, n, C), reading and extending `cache`.
-    fn forward_cached(&self, x: &Var, cache: &mut LayerCache) -> Result<Var> {
-        let attn = &self.attn;
-        let (n, c) = (x.shape()[1], attn.n_embd);
-        let (h, d) = (attn.n_head, attn.n_embd / attn.n_head);
-
-        let qkv = attn.c_attn.forward(&self.ln_1.forward(x)?)?; // (1, n, 3C)
-        let heads = |t: Var| t.reshape(&[1, n, h, d])?.permute(&[0, 2, 1, 3]); // (1, H, n, D)
-        let parts = qkv.split(-1, &[c, c, c])?;
-        let (q, k_new, v_new) = (heads(parts[0].clone())?, heads(parts[1].clone())?, heads(parts[2].clone())?);
-
-        let append = |old: &Option<Tensor>, new: &Var| -> Result<Tensor> {
-            match old {
-                Some(old) => Tensor::concat(&[old, &new.value()], 2),
-                None => Ok(new.value().contiguous()),
-            }
-        };
-        let k = append(&cache.k, &k_new)?; // (1, H, L + n, D)
-        let v = append(&cache.v, &v_new)?;
-        cache.k = Some(k.clone());
-        cache.v = Some(v.clone());
-
-        // Causal with an offset: new position i sees cached keys 0..=L + i.
-        let y = attn.kernel.attend(&q, &Var::new(k), &Var::new(v), true)?; // (1, H, n, D)
-        let y = y.permute(&[0, 2, 1, 3])?.reshape(&[1, n, c])?;
-        let x = x.add(&attn.c_proj.forward(&y)?)?;
-        x.add(&self.mlp.forward(&self.ln_2.forward(&x)?)?)
     }
 }
 
 impl Gpt {
     /// An empty cache sized for this model.
     pub fn new_kv_cache(&self) -> KvCache {
-        KvCache { layers: vec![LayerCache::default(); self.config.n_layer], len: 0, capacity: self.config.block_size }
+        let (capacity, n_embd) = (self.config.block_size, self.config.n_embd);
+        KvCache { layers: vec![LayerCache::new(capacity, n_embd); self.config.n_layer], len: 0, capacity, n_embd }
     }
 
     /// Runs `ids` as the next positions after those in `cache`, appends their
     /// keys and values, and returns the logits of every new position (n, V).
     ///
     /// Fails, leaving the cache unchanged, when the new positions would not
-    /// fit in `block_size`.
+    /// fit in `block_size` or an id is outside the vocabulary.
     pub fn forward_cached(&self, ids: &[u32], cache: &mut KvCache) -> Result<Tensor> {
         let n = ids.len();
         if n == 0 {
@@ -113,25 +113,22 @@ impl Gpt {
                 ),
             ));
         }
-        if cache.layers.len() != self.h.len() {
+        let fits_model = cache.layers.len() == self.h.len()
+            && cache.n_embd == self.config.n_embd
+            && cache.capacity <= self.config.block_size;
+        if !fits_model {
             return Err(Error::invalid("forward_cached", "this cache was made for another model"));
         }
-        let ids = Tensor::from_vec(ids.iter().map(|&id| id as f32).collect(), &[1, n])?;
-        let positions = Tensor::from_vec((cache.len..cache.len + n).map(|p| p as f32).collect(), &[n])?;
-
-        let mut trial = cache.clone();
-        let logits = no_grad(|| -> Result<Var> {
-            let tok_emb = self.wte.forward_ids(&ids)?; // (1, n, C)
-            let pos_emb = self.wpe.forward_ids(&positions)?; // (n, C)
-            let mut x = tok_emb.add(&pos_emb)?;
-            for (block, layer_cache) in self.h.iter().zip(trial.layers.iter_mut()) {
-                x = block.forward_cached(&x, layer_cache)?;
-            }
-            let x = self.ln_f.forward(&x)?.reshape(&[n, self.config.n_embd])?;
-            x.matmul(&self.wte.weight.t()?)
-        })?;
-        trial.len += n;
-        *cache = trial;
-        Ok(logits.value())
+        if let Some(&bad) = ids.iter().find(|&&id| id as usize >= self.config.vocab_size) {
+            return Err(Error::invalid(
+                "forward_cached",
+                format!("token id {bad} is outside the model's vocabulary of {} ids", self.config.vocab_size),
+            ));
+        }
+        // The new keys and values land past `len`, so until `len` moves a
+        // failure leaves the cache as it was.
+        let logits = self.decode(ids, cache.len, &mut cache.layers)?;
+        cache.len += n;
+        Ok(logits)
     }
 }

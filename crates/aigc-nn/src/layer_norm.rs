@@ -113,6 +113,32 @@ pub fn layer_norm(x: &Var, weight: &Var, bias: Option<&Var>, eps: f32) -> Result
     }))
 }
 
+/// Layer-normalises each row of `x` into the same row of `out`, with scale
+/// `gamma` and optional shift `beta` (rows of `gamma.len()` elements): the
+/// arithmetic of [`layer_norm`] on plain slices, for inference code without
+/// a graph. Results equal `layer_norm`'s bit for bit.
+///
+/// Fails unless `x` and `out` have the same length, a whole number of rows,
+/// and `beta` (if any) has `gamma`'s length.
+pub fn layer_norm_rows(x: &[f32], gamma: &[f32], beta: Option<&[f32]>, eps: f32, out: &mut [f32]) -> Result<()> {
+    let dim = gamma.len();
+    let fits = x.len() == out.len() && (dim == 0 || x.len() % dim == 0) && beta.map_or(true, |b| b.len() == dim);
+    if !fits {
+        return Err(Error::shape(
+            "layer_norm",
+            &[x.len(), out.len()],
+            &[dim, beta.map_or(dim, <[f32]>::len)],
+            "x and out must have the same length, a whole number of rows of gamma's length, and beta must match gamma",
+        ));
+    }
+    if dim > 0 {
+        for (x_row, y_row) in x.chunks_exact(dim).zip(out.chunks_exact_mut(dim)) {
+            normalise_row(x_row, y_row, gamma, beta, eps);
+        }
+    }
+    Ok(())
+}
+
 fn check_shapes(x: &[usize], gamma: &[usize], beta: Option<&[usize]>) -> Result<()> {
     if gamma.len() != 1 || x.last() != Some(&gamma[0]) {
         return Err(Error::shape(

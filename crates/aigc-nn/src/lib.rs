@@ -13,7 +13,7 @@
 //! | [`Dropout`] | y = x·m/(1 − p), m ~ Bernoulli(1 − p) | same shape |
 //! | [`ReLU`], [`GELU`], [`Tanh`], [`Sigmoid`], [`Softmax`] | element-wise (softmax on the last axis) | same shape |
 //! | [`Sequential`] | layers in order | |
-//! | [`NaiveAttention`] (an [`AttentionKernel`]) | softmax(Q·Kᵀ/√D + M)·V | `(B, H, Tq, D)`, `(B, H, Tk, D)` → `(B, H, Tq, D)` |
+//! | [`NaiveAttention`], [`FusedAttention`] (each an [`AttentionKernel`]) | softmax(Q·Kᵀ/√D + M)·V | `(B, H, Tq, D)`, `(B, H, Tk, D)` → `(B, H, Tq, D)` |
 //! | [`CausalSelfAttention`] | multi-head, causal, GPT-2 | `(B, T, C)` → `(B, T, C)` |
 //! | [`Mlp`] | dropout(c_proj(gelu(c_fc(x)))) | `(..., C)` → `(..., C)` |
 //!
@@ -64,13 +64,14 @@ mod sequential;
 
 pub use activation::{ReLU, Sigmoid, Softmax, Tanh, GELU};
 pub use attention::{
-    attention_dims, causal_mask, naive_attention, AttentionDims, AttentionKernel, CausalSelfAttention, NaiveAttention,
+    attention_dims, causal_mask, fused_attention_forward, naive_attention, AttentionDims, AttentionKernel,
+    CausalSelfAttention, FusedAttention, HeadLayout, KeysTransposed, NaiveAttention, KEY_BLOCK,
 };
 pub use dropout::Dropout;
 pub use embedding::Embedding;
 pub use init::Init;
-pub use layer_norm::{layer_norm, LayerNorm};
-pub use linear::{Dense, Linear};
+pub use layer_norm::{layer_norm, layer_norm_rows, LayerNorm};
+pub use linear::{linear, Dense, Linear};
 pub use loss::{categorical_crossentropy, mse, sparse_categorical_crossentropy, IGNORE_INDEX};
 pub use metrics::{accuracy, perplexity, sparse_categorical_accuracy};
 pub use mlp::Mlp;

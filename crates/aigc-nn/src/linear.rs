@@ -60,32 +60,9 @@ impl Linear {
 }
 
 impl Module for Linear {
-    /// Computes `x·Wᵀ + b` for x `(..., in_features)`, as one GEMM over all
-    /// leading axes flattened into rows.
+    /// Computes `x·Wᵀ + b` for x `(..., in_features)` (see [`linear`]).
     fn forward(&self, x: &Var) -> Result<Var> {
-        let x_shape = x.shape();
-        let weight_shape = self.weight.shape();
-        let (out_features, in_features) = (weight_shape[0], weight_shape[1]);
-        if x_shape.last() != Some(&in_features) {
-            return Err(Error::shape(
-                "linear",
-                &x_shape,
-                &weight_shape,
-                format!("the input's last axis must equal in_features = {in_features} of the (out, in) weight"),
-            ));
-        }
-
-        let leading = &x_shape[..x_shape.len() - 1];
-        let rows: usize = leading.iter().product();
-        let x_2d = x.reshape(&[rows, in_features])?; // (N, in)
-        let mut y = x_2d.matmul(&self.weight.t()?)?; // (N, out)
-        if let Some(bias) = &self.bias {
-            y = y.add(bias)?;
-        }
-
-        let mut out_shape = leading.to_vec();
-        out_shape.push(out_features);
-        y.reshape(&out_shape)
+        linear(x, &self.weight, self.bias.as_ref())
     }
 
     fn parameters(&self) -> Vec<Parameter> {
@@ -95,4 +72,87 @@ impl Module for Linear {
         }
         parameters
     }
+}
+
+/// `y = x·Wᵀ + b` as one graph node: x `(..., in)`, W `(out, in)`, b
+/// `(out,)` → y `(..., out)`, with all leading axes of x flattened into the
+/// rows of one GEMM.
+///
+/// Backward, with x and g = ∂L/∂y flattened to `(N, in)` and `(N, out)`:
+/// `∂L/∂x = g·W`, `∂L/∂W = gᵀ·x`, `∂L/∂b = Σ_rows g`; two GEMMs and a
+/// column sum, each only when that input requires a gradient.
+///
+/// Fails, naming `linear` and both shapes, when the last axis of x is not
+/// `in`, or when the bias is not `(out,)`.
+pub fn linear(x: &Var, weight: &Var, bias: Option<&Var>) -> Result<Var> {
+    let x_shape = x.shape();
+    let weight_shape = weight.shape();
+    if weight_shape.len() != 2 || x_shape.last() != Some(&weight_shape[1]) {
+        return Err(Error::shape(
+            "linear",
+            &x_shape,
+            &weight_shape,
+            "the input's last axis must equal in_features of the (out, in) weight",
+        ));
+    }
+    let (out_features, in_features) = (weight_shape[0], weight_shape[1]);
+    if let Some(bias) = bias {
+        if bias.shape() != [out_features] {
+            return Err(Error::shape("linear", &weight_shape, &bias.shape(), "the bias must be (out_features,)"));
+        }
+    }
+
+    let leading = &x_shape[..x_shape.len() - 1];
+    let rows: usize = leading.iter().product();
+    let x_2d = x.value().reshape(&[rows, in_features])?; // (N, in)
+    let w = weight.value();
+    let mut y = x_2d.matmul(&w.t()?)?; // (N, out), a new contiguous tensor
+    let bias_value = bias.map(|b| b.value().contiguous());
+    if let Some(b) = &bias_value {
+        add_row_vector(y.as_slice_mut(), b.as_slice().expect("contiguous"));
+    }
+    let mut out_shape = leading.to_vec();
+    out_shape.push(out_features);
+    let y = y.reshape(&out_shape)?;
+
+    let needs = [x.requires_grad(), weight.requires_grad(), bias.is_some_and(|b| b.requires_grad())];
+    let mut parents = vec![x, weight];
+    parents.extend(bias);
+    // ∂L/∂x = g·W, ∂L/∂W = gᵀ·x, ∂L/∂b = Σ_rows g
+    Ok(Var::from_op("linear", y, &parents, move |g| {
+        let g_2d = g.reshape(&[rows, out_features])?; // (N, out)
+        let dx = if needs[0] { Some(g_2d.matmul(&w)?.reshape(&x_shape)?) } else { None };
+        let dw = if needs[1] { Some(g_2d.t()?.matmul(&x_2d)?) } else { None };
+        let mut grads = vec![dx, dw];
+        if bias_value.is_some() {
+            grads.push(if needs[2] { Some(column_sums(&g_2d, out_features)?) } else { None });
+        }
+        Ok(grads)
+    }))
+}
+
+/// Adds `row` to every row of `matrix` (rows of `row.len()` elements).
+fn add_row_vector(matrix: &mut [f32], row: &[f32]) {
+    if row.is_empty() {
+        return;
+    }
+    for matrix_row in matrix.chunks_exact_mut(row.len()) {
+        for (m, &r) in matrix_row.iter_mut().zip(row) {
+            *m += r;
+        }
+    }
+}
+
+/// Sums the rows of a `(N, columns)` tensor into `(columns,)`, row by row in order.
+fn column_sums(matrix: &Tensor, columns: usize) -> Result<Tensor> {
+    let matrix = matrix.contiguous();
+    let mut sums = vec![0.0f32; columns];
+    if columns > 0 {
+        for row in matrix.as_slice().expect("contiguous").chunks_exact(columns) {
+            for (s, &v) in sums.iter_mut().zip(row) {
+                *s += v;
+            }
+        }
+    }
+    Tensor::from_vec(sums, &[columns])
 }

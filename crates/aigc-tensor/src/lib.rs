@@ -35,6 +35,7 @@ mod matmul;
 pub mod parallel;
 mod reduce;
 mod rng;
+pub mod simd;
 mod shape_ops;
 mod softmax;
 mod tensor;

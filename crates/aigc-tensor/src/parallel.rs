@@ -43,3 +43,22 @@ pub fn zip_into(out: &mut [f32], a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f
         out.iter_mut().zip(a.iter().zip(b)).for_each(|(o, (&a, &b))| *o = f(a, b));
     }
 }
+
+/// Calls `f(out_chunk, a_chunk)` on matching chunks, in parallel when large.
+/// For kernels that handle a whole slice at a time, such as [`crate::simd::gelu_into`].
+pub fn map_chunks_into(out: &mut [f32], a: &[f32], f: impl Fn(&mut [f32], &[f32]) + Sync + Send) {
+    if out.len() >= PARALLEL_THRESHOLD && rayon::current_num_threads() > 1 {
+        out.par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK)).for_each(|(o, a)| f(o, a));
+    } else {
+        f(out, a);
+    }
+}
+
+/// Calls `f(out_chunk, a_chunk, b_chunk)` on matching chunks, in parallel when large.
+pub fn zip_chunks_into(out: &mut [f32], a: &[f32], b: &[f32], f: impl Fn(&mut [f32], &[f32], &[f32]) + Sync + Send) {
+    if out.len() >= PARALLEL_THRESHOLD && rayon::current_num_threads() > 1 {
+        out.par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK)).zip(b.par_chunks(CHUNK)).for_each(|((o, a), b)| f(o, a, b));
+    } else {
+        f(out, a, b);
+    }
+}

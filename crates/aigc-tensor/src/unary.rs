@@ -2,22 +2,19 @@
 
 use crate::Tensor;
 
-/// √(2/π), the constant of the tanh approximation of GELU.
-const SQRT_2_OVER_PI: f32 = 0.797_884_6;
-
 /// GELU with the tanh approximation used by GPT-2:
 /// `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`.
+///
+/// Computed as [`crate::simd::gelu`] (the same formula through `x·σ(2u)`),
+/// so a single value equals an element of [`Tensor::gelu`] bit for bit.
 pub fn gelu_scalar(x: f32) -> f32 {
-    let inner = SQRT_2_OVER_PI * (x + 0.044715 * x * x * x);
-    0.5 * x * (1.0 + inner.tanh())
+    crate::simd::gelu(x)
 }
 
-/// The derivative of [`gelu_scalar`] with respect to `x`.
+/// Returns the derivative of [`gelu_scalar`] with respect to `x`
+/// (see [`crate::simd::gelu_grad`]).
 pub fn gelu_grad_scalar(x: f32) -> f32 {
-    let inner = SQRT_2_OVER_PI * (x + 0.044715 * x * x * x);
-    let tanh = inner.tanh();
-    let d_inner = SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * x * x);
-    0.5 * (1.0 + tanh) + 0.5 * x * (1.0 - tanh * tanh) * d_inner
+    crate::simd::gelu_grad(x)
 }
 
 impl Tensor {
@@ -61,9 +58,12 @@ impl Tensor {
         self.map(|x| crate::elementwise::max_propagating_nan(x, 0.0))
     }
 
-    /// GELU, tanh approximation (see [`gelu_scalar`]).
+    /// GELU, tanh approximation (see [`gelu_scalar`]), vectorised.
     pub fn gelu(&self) -> Tensor {
-        self.map(gelu_scalar)
+        let x = self.contiguous();
+        let mut out = vec![0.0; x.numel()];
+        crate::parallel::map_chunks_into(&mut out, x.as_slice().expect("contiguous"), crate::simd::gelu_into);
+        Tensor::from_vec(out, self.shape()).expect("same shape")
     }
 
     /// `|x|`.

@@ -1,6 +1,6 @@
 //! Element-wise functions of one variable.
 
-use aigc_tensor::{gelu_grad_scalar, Tensor};
+use aigc_tensor::{parallel, simd, Tensor};
 
 use crate::Var;
 
@@ -71,9 +71,20 @@ impl Var {
     }
 
     /// GELU, tanh approximation.
+    ///
+    /// The backward pass is one fused loop, `g·gelu'(x)`, with no
+    /// intermediate tensor.
     pub fn gelu(&self) -> Var {
+        let x = self.value().contiguous();
+        let y = x.gelu();
         // ∂gelu(x)/∂x: see aigc_tensor::gelu_grad_scalar
-        self.unary("gelu", Tensor::gelu, |x, _| gelu_grad_scalar(x))
+        Var::from_op("gelu", y, &[self], move |g| {
+            let g = g.contiguous();
+            let mut dx = vec![0.0f32; x.numel()];
+            let (xs, gs) = (x.as_slice().expect("contiguous"), g.as_slice().expect("contiguous"));
+            parallel::zip_chunks_into(&mut dx, xs, gs, simd::gelu_backward_into);
+            Ok(vec![Some(Tensor::from_vec(dx, x.shape())?)])
+        })
     }
 
     /// `|x|`; the derivative at 0 is taken as 0.

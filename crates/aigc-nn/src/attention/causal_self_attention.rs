@@ -6,7 +6,7 @@ use aigc_autograd::{Error, Result, Var};
 use aigc_tensor::Rng;
 
 use crate::attention::kernel::AttentionKernel;
-use crate::attention::naive::NaiveAttention;
+use crate::attention::fused::FusedAttention;
 use crate::dropout::Dropout;
 use crate::init::Init;
 use crate::linear::Linear;
@@ -22,6 +22,11 @@ use crate::module::{prefix_parameters, Module, Parameter};
 ///   → kernel.attend(q, k, v, causal) → (B, H, T, D) → (B, T, C)
 ///   → c_proj → resid_dropout → (B, T, C)
 /// ```
+///
+/// [`Module::forward`] hands the `(B, T, 3C)` projection to
+/// [`AttentionKernel::attend_packed`], which does the middle two lines. The
+/// default [`FusedAttention`] reads the heads in place instead of copying
+/// them out.
 ///
 /// Parameter names and layouts match nanoGPT's `CausalSelfAttention`:
 /// `c_attn.weight` `(3C, C)`, `c_attn.bias` `(3C,)`, `c_proj.weight`
@@ -51,8 +56,9 @@ pub struct CausalSelfAttention {
     pub attn_dropout: Dropout,
     /// Dropout on the output, before the residual connection.
     pub resid_dropout: Dropout,
-    /// The attention kernel; [`NaiveAttention`] unless replaced with
-    /// [`CausalSelfAttention::with_kernel`].
+    /// The attention kernel; [`FusedAttention`] unless replaced with
+    /// [`CausalSelfAttention::with_kernel`] (for example by
+    /// [`crate::NaiveAttention`], the reference).
     pub kernel: Arc<dyn AttentionKernel>,
 }
 
@@ -81,7 +87,7 @@ impl CausalSelfAttention {
             n_embd,
             attn_dropout,
             resid_dropout,
-            kernel: Arc::new(NaiveAttention),
+            kernel: Arc::new(FusedAttention),
         })
     }
 
@@ -99,19 +105,12 @@ impl CausalSelfAttention {
     /// Projects x `(B, T, C)` to queries, keys and values, each split into
     /// heads: `(B, H, T, D)`.
     ///
-    /// [`Module::forward`] is `project_output(attend(project_qkv(x)))`; a
-    /// model with a KV cache calls these steps itself, appending k and v to
-    /// the cache in between.
+    /// [`Module::forward`] computes `project_output(attend(project_qkv(x)))`
+    /// (through [`AttentionKernel::attend_packed`]); a model with a KV cache
+    /// calls these steps itself, appending k and v to the cache in between.
     pub fn project_qkv(&self, x: &Var) -> Result<(Var, Var, Var)> {
         let shape = x.shape();
-        if shape.len() != 3 || shape[2] != self.n_embd {
-            return Err(Error::shape(
-                "causal_self_attention",
-                &shape,
-                &[self.n_embd],
-                format!("the input must be (B, T, C) with C = n_embd = {}", self.n_embd),
-            ));
-        }
+        self.check_input(&shape)?;
         let (batch, time, channels) = (shape[0], shape[1], shape[2]);
         let (heads, head_size) = (self.n_head, self.head_size());
 
@@ -119,6 +118,19 @@ impl CausalSelfAttention {
         let pieces = qkv.split(-1, &[channels, channels, channels])?; // q, k, v: (B, T, C)
         let to_heads = |t: &Var| t.reshape(&[batch, time, heads, head_size])?.permute(&[0, 2, 1, 3]); // (B, H, T, D)
         Ok((to_heads(&pieces[0])?, to_heads(&pieces[1])?, to_heads(&pieces[2])?))
+    }
+
+    /// Fails unless `shape` is `(B, T, C)` with C = `n_embd`.
+    fn check_input(&self, shape: &[usize]) -> Result<()> {
+        if shape.len() != 3 || shape[2] != self.n_embd {
+            return Err(Error::shape(
+                "causal_self_attention",
+                shape,
+                &[self.n_embd],
+                format!("the input must be (B, T, C) with C = n_embd = {}", self.n_embd),
+            ));
+        }
+        Ok(())
     }
 
     /// Merges the heads of y `(B, H, T, D)` into `(B, T, C)`, then applies
@@ -159,9 +171,11 @@ impl Module for CausalSelfAttention {
     /// Attends every position of x `(B, T, C)` to itself and the positions
     /// before it; returns `(B, T, C)`.
     fn forward(&self, x: &Var) -> Result<Var> {
-        let (q, k, v) = self.project_qkv(x)?; // each (B, H, T, D)
-        let y = self.kernel.attend_with_dropout(&q, &k, &v, true, &self.attn_dropout)?; // (B, H, T, D)
-        self.project_output(&y)
+        self.check_input(&x.shape())?;
+        let qkv = self.c_attn.forward(x)?; // (B, T, 3C)
+        let y = self.kernel.attend_packed(&qkv, self.n_head, true, &self.attn_dropout)?; // (B, T, C)
+        let out = self.c_proj.forward(&y)?; // (B, T, C)
+        self.resid_dropout.forward(&out)
     }
 
     fn parameters(&self) -> Vec<Parameter> {

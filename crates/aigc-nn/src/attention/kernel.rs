@@ -37,6 +37,43 @@ pub trait AttentionKernel: Send + Sync {
             self.attend(q, k, v, causal)
         }
     }
+
+    /// Attends the heads packed in one projection and returns them merged:
+    /// `qkv` `(B, T, 3C)` contains q, k and v side by side, each `(B, T, C)`
+    /// with head h in channels `h·D..(h + 1)·D` (C = H·D, H = `n_head`),
+    /// and the result is `(B, T, C)`, the layout `c_proj` reads. Dropout
+    /// applies to the probabilities as in
+    /// [`AttentionKernel::attend_with_dropout`].
+    ///
+    /// The default splits the heads into `(B, H, T, D)` views, calls
+    /// `attend_with_dropout` and merges the result, which copies each of
+    /// them in the backward pass. A kernel that reads the packed layout
+    /// directly should override it.
+    ///
+    /// Fails, naming `attention` and the shape, unless `qkv` is 3-D with a
+    /// last axis divisible by 3·`n_head`.
+    fn attend_packed(&self, qkv: &Var, n_head: usize, causal: bool, dropout: &Dropout) -> Result<Var> {
+        attend_packed_by_heads(self, qkv, n_head, causal, dropout)
+    }
+}
+
+/// Splits the heads out, attends and merges them: the default
+/// [`AttentionKernel::attend_packed`].
+pub(crate) fn attend_packed_by_heads<K: AttentionKernel + ?Sized>(
+    kernel: &K,
+    qkv: &Var,
+    n_head: usize,
+    causal: bool,
+    dropout: &Dropout,
+) -> Result<Var> {
+    let dims = crate::attention::fused::packed_dims(&qkv.shape(), n_head)?;
+    let (batch, time, heads, head_size) = (dims.batch, dims.queries, dims.heads, dims.head_size);
+    let channels = heads * head_size;
+    let pieces = qkv.split(-1, &[channels, channels, channels])?; // q, k, v: (B, T, C)
+    let to_heads = |t: &Var| t.reshape(&[batch, time, heads, head_size])?.permute(&[0, 2, 1, 3]); // (B, H, T, D)
+    let (q, k, v) = (to_heads(&pieces[0])?, to_heads(&pieces[1])?, to_heads(&pieces[2])?);
+    let y = kernel.attend_with_dropout(&q, &k, &v, causal, dropout)?; // (B, H, T, D)
+    y.permute(&[0, 2, 1, 3])?.reshape(&[batch, time, channels]) // (B, T, C)
 }
 
 /// The sizes of one attention call, read from its operands.

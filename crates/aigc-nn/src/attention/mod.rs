@@ -12,12 +12,19 @@
 //!
 //! [`AttentionKernel`] is the swap point: [`NaiveAttention`] materialises the
 //! `(Tq, Tk)` scores with ordinary autograd operations and is the reference
-//! that faster kernels are tested against.
+//! that faster kernels are tested against. [`FusedAttention`], the default
+//! of [`CausalSelfAttention`], computes the same values block by block
+//! without that matrix. [`fused_attention_forward`] runs its forward pass on
+//! plain slices, for inference code that keeps its own buffers.
 
 mod causal_self_attention;
+mod fused;
+mod fused_core;
 mod kernel;
 mod naive;
 
 pub use causal_self_attention::CausalSelfAttention;
+pub use fused::{fused_attention_forward, FusedAttention};
+pub use fused_core::{HeadLayout, KeysTransposed, KEY_BLOCK};
 pub use kernel::{attention_dims, causal_mask, AttentionDims, AttentionKernel};
 pub use naive::{naive_attention, NaiveAttention};
