@@ -3,7 +3,8 @@
 //! ```text
 //! for jc in 0..n step NC          5th loop: a KC×NC panel of B lives in L3
 //!   for pc in 0..k step KC        4th loop: pack B[pc.., jc..] into B̃
-//!     for ic in 0..m step MC      3rd loop: pack A[ic.., pc..] into Ã (L2)
+//!     for ic in 0..m step MC      3rd loop: pack A[ic.., pc..] into Ã (L2),
+//!                                 or read it in place when n is small
 //!       for jr in 0..NC step NR   2nd loop: one KC×NR sliver of B̃ (L1/L2)
 //!         for ir in 0..MC step MR 1st loop: the MR×NR micro-kernel (Ã sliver in L1)
 //! ```
@@ -33,7 +34,17 @@ const MC: usize = 96;
 /// stays in L3. A multiple of NR.
 const NC: usize = 1024;
 
-/// Computes `C ← α·A·B + β·C` with packed, cache-blocked loops.
+/// Widest product whose A is read in place rather than packed, when A's rows
+/// are contiguous. Each element of A is used n times, so for small n the
+/// packing is a large share of the work: skipping it gained 4-15 % on the
+/// attention shapes (n = 32 … 256, same machine). From n = 512 on it gained
+/// nothing, and it lost up to 5 % at n = 1024 with power-of-two row strides,
+/// whose rows compete for the same L1 sets.
+const A_IN_PLACE_MAX_N: usize = 256;
+
+/// Computes `C ← α·A·B + β·C` with cache-blocked loops over packed B̃ and
+/// packed Ã (or A in place, see [`A_IN_PLACE_MAX_N`]), or with the vector
+/// loops of [`gemv`] when m or n is 1.
 ///
 /// # Safety
 /// The CPU supports AVX2 and FMA, and the pointers and strides satisfy the
@@ -83,6 +94,8 @@ pub(super) unsafe fn sgemm(
     let mc_max = balanced_block(m, MC, MR);
     let nc_max = balanced_block(n, NC, NR);
 
+    let a_in_place = csa == 1 && n <= A_IN_PLACE_MAX_N;
+
     with_buffers(|buffers| {
         let a_packed = buffers.a.reserve(mc_max.div_ceil(MR) * MR * kc_max);
         let b_packed = buffers.b.reserve(nc_max.div_ceil(NR) * NR * kc_max);
@@ -98,28 +111,41 @@ pub(super) unsafe fn sgemm(
 
                 for ic in (0..m).step_by(mc_max) {
                     let mc = mc_max.min(m - ic);
-                    // SAFETY: as for B, with rows ic..ic + mc and columns pc..pc + kc of A.
-                    unsafe { pack_a(mc, kc, offset(a, ic, rsa, pc, csa), rsa, csa, a_packed) };
+                    let a_block = offset(a, ic, rsa, pc, csa);
+                    // Rows ic..ic + mc and columns pc..pc + kc lie inside A.
+                    // In place, only a partial last panel is packed (zero-padded).
+                    let full_rows = if a_in_place { mc / MR * MR } else { 0 };
+                    if full_rows < mc {
+                        let first = a_block.wrapping_offset(full_rows as isize * rsa);
+                        // SAFETY: as for B, with the block's rows full_rows..mc of A.
+                        unsafe { pack_a(mc - full_rows, kc, first, rsa, csa, a_packed) };
+                    }
 
                     for jr in (0..nc).step_by(NR) {
                         let cols = NR.min(nc - jr);
+                        let b_sliver = b_packed.wrapping_add(jr * kc);
                         for ir in (0..mc).step_by(MR) {
                             let rows = MR.min(mc - ir);
-                            // SAFETY: the packed slivers hold kc steps of MR and NR
-                            // values; the tile's rows × cols of C lie inside C.
-                            unsafe {
-                                microkernel::tile(
-                                    kc,
-                                    alpha,
-                                    a_packed.add(ir * kc),
-                                    b_packed.add(jr * kc),
-                                    beta_block,
-                                    offset(c, ic + ir, rsc, jc + jr, csc).cast_mut(),
-                                    rsc,
-                                    csc,
-                                    rows,
-                                    cols,
-                                );
+                            let c_tile = offset(c, ic + ir, rsc, jc + jr, csc).cast_mut();
+                            if ir < full_rows {
+                                let a_rows = a_block.wrapping_offset(ir as isize * rsa);
+                                // SAFETY: the MR rows of A at a_rows hold kc contiguous
+                                // floats each (csa = 1), B̃'s sliver holds kc steps of
+                                // NR values, and the tile's rows × cols lie inside C.
+                                unsafe {
+                                    microkernel::tile::<false>(
+                                        kc, alpha, a_rows, rsa, b_sliver, beta_block, c_tile, rsc, csc, rows, cols,
+                                    );
+                                }
+                            } else {
+                                let a_sliver = a_packed.wrapping_add((ir - full_rows) * kc);
+                                // SAFETY: the packed slivers hold kc steps of MR and NR
+                                // values, and the tile's rows × cols lie inside C.
+                                unsafe {
+                                    microkernel::tile::<true>(
+                                        kc, alpha, a_sliver, 0, b_sliver, beta_block, c_tile, rsc, csc, rows, cols,
+                                    );
+                                }
                             }
                         }
                     }

@@ -23,20 +23,26 @@ pub(super) const NR: usize = 16;
 
 /// Writes `C ← α·Ã·B̃ + β·C` for the top-left `rows × cols` of one tile.
 ///
-/// With `beta == 0`, C is never read. Full tiles with unit column stride
-/// are updated with vector loads and stores; edge tiles and other layouts go
-/// through a stack copy of the tile and a scalar loop.
+/// With `PACKED_A`, `a` is a packed panel (`MR` values per step). Without
+/// it, `a` points into a row-major A and row `i` of the tile reads the `kc`
+/// contiguous floats at `a + i·a_row_stride`. With `beta == 0`, C is never
+/// read. Full tiles with unit column stride are updated with vector loads
+/// and stores. Edge tiles and other layouts go through a stack copy of the
+/// tile and a scalar loop.
 ///
 /// # Safety
-/// The CPU supports AVX2 and FMA. `a` is valid for `kc·MR` reads and `b`
-/// for `kc·NR` reads. For `i < rows ≤ MR` and `j < cols ≤ NR`, the address
-/// `c + i·rsc + j·csc` is valid for reads and writes.
+/// The CPU supports AVX2 and FMA. With `PACKED_A`, `a` is valid for `kc·MR`
+/// reads. Without it, `rows == MR` and `a + i·a_row_stride + p` is valid
+/// for reads for `i < MR`, `p < kc`. `b` is valid for `kc·NR` reads. For
+/// `i < rows ≤ MR` and `j < cols ≤ NR`, the address `c + i·rsc + j·csc` is
+/// valid for reads and writes.
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
-pub(super) unsafe fn tile(
+pub(super) unsafe fn tile<const PACKED_A: bool>(
     kc: usize,
     alpha: f32,
     a: *const f32,
+    a_row_stride: isize,
     b: *const f32,
     beta: f32,
     c: *mut f32,
@@ -59,22 +65,24 @@ pub(super) unsafe fn tile(
     // SAFETY: the CPU supports AVX (see the function's contract).
     let mut acc = unsafe { [[_mm256_setzero_ps(); 2]; MR] };
     let (mut a, mut b) = (a, b);
+    let a_step = if PACKED_A { MR } else { 1 };
 
     // Four steps per iteration, then the remainder: the loop body stays small
     // enough for the decoded-op cache while the branch cost is amortised.
-    // SAFETY: each step reads MR floats at `a` and NR floats at `b`, and the
-    // loops take exactly `kc` steps, within the panels the caller guarantees.
+    // SAFETY: each step reads one column of the tile's A rows and NR floats
+    // at `b`, and the loops take exactly `kc` steps, within the operands the
+    // caller guarantees.
     unsafe {
         for _ in 0..kc / 4 {
             for _ in 0..4 {
-                step(&mut acc, a, b);
-                a = a.add(MR);
+                step::<PACKED_A>(&mut acc, a, a_row_stride, b);
+                a = a.add(a_step);
                 b = b.add(NR);
             }
         }
         for _ in 0..kc % 4 {
-            step(&mut acc, a, b);
-            a = a.add(MR);
+            step::<PACKED_A>(&mut acc, a, a_row_stride, b);
+            a = a.add(a_step);
             b = b.add(NR);
         }
     }
@@ -108,19 +116,21 @@ pub(super) unsafe fn tile(
     }
 }
 
-/// Adds one rank-1 update `Ã[:, p] · B̃[p, :]` to the tile.
+/// Adds one rank-1 update `A[:, p] · B̃[p, :]` to the tile.
 ///
 /// # Safety
-/// AVX2 and FMA are available; `a` is valid for MR reads and `b` for NR reads.
+/// AVX2 and FMA are available. `b` is valid for NR reads, and `a` for MR
+/// reads (with `PACKED_A`) or `a + i·a_row_stride` for reads for `i < MR`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn step(acc: &mut [[__m256; 2]; MR], a: *const f32, b: *const f32) {
-    // SAFETY: the reads stay inside the MR and NR floats the caller guarantees.
+unsafe fn step<const PACKED_A: bool>(acc: &mut [[__m256; 2]; MR], a: *const f32, a_row_stride: isize, b: *const f32) {
+    // SAFETY: the reads stay inside the A and B values the caller guarantees.
     unsafe {
         let b0 = _mm256_loadu_ps(b);
         let b1 = _mm256_loadu_ps(b.add(8));
         for (i, row) in acc.iter_mut().enumerate() {
-            let a_i = _mm256_broadcast_ss(&*a.add(i));
+            let a_i = if PACKED_A { a.add(i) } else { a.offset(i as isize * a_row_stride) };
+            let a_i = _mm256_broadcast_ss(&*a_i);
             row[0] = _mm256_fmadd_ps(a_i, b0, row[0]);
             row[1] = _mm256_fmadd_ps(a_i, b1, row[1]);
         }
