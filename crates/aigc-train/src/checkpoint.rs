@@ -456,7 +456,8 @@ fn check_model_size(path: &Path, config: &GptConfig, tensors: &HashMap<String, T
         (config.vocab_size as u128, config.n_embd as u128, config.block_size as u128, config.n_layer as u128);
     // Token and position embeddings plus the four weight matrices of each
     // block (attention 4·C², MLP 8·C²); biases and norms come on top.
-    let needed = vocab * embd + block * embd + layers * 12 * embd * embd;
+    // Saturating, since a hostile config can overflow even u128.
+    let needed = (vocab + block).saturating_mul(embd).saturating_add(layers.saturating_mul(12 * embd).saturating_mul(embd));
     if needed > stored {
         return Err(TrainError::invalid_file(
             path,
