@@ -233,19 +233,18 @@ fn layer_norm_backward(
         (a_gamma, a_beta)
     };
 
-    let (dgamma, dbeta) = if dim == 0 || mean.is_empty() {
-        (vec![0.0; dim], vec![0.0; dim])
+    // The partial sums are collected in block order and added up in that
+    // order: rayon's `reduce` would group them by how the work was split
+    // between threads, and the rounding of dγ and dβ would then change from
+    // run to run and with the number of threads.
+    let partials: Vec<(Vec<f32>, Vec<f32>)> = if dim == 0 || mean.is_empty() {
+        Vec::new()
     } else if needs[0] {
-        dx.par_chunks_mut(rows_per_task * dim)
-            .enumerate()
-            .map(|(i, block)| task(i * rows_per_task, block))
-            .reduce(|| (vec![0.0; dim], vec![0.0; dim]), add)
+        dx.par_chunks_mut(rows_per_task * dim).enumerate().map(|(i, block)| task(i * rows_per_task, block)).collect()
     } else {
-        (0..mean.len().div_ceil(rows_per_task))
-            .into_par_iter()
-            .map(|i| task(i * rows_per_task, &mut []))
-            .reduce(|| (vec![0.0; dim], vec![0.0; dim]), add)
+        (0..mean.len().div_ceil(rows_per_task)).into_par_iter().map(|i| task(i * rows_per_task, &mut [])).collect()
     };
+    let (dgamma, dbeta) = partials.into_iter().fold((vec![0.0; dim], vec![0.0; dim]), add);
 
     Ok(LayerNormGrads {
         dx: if needs[0] { Some(Tensor::from_vec(dx, x.shape())?) } else { None },

@@ -37,6 +37,9 @@ pub(crate) const BLOCK: usize = 16;
 pub const KEY_BLOCK: usize = BLOCK;
 /// Rows of a register tile.
 const TILE_ROWS: usize = 4;
+/// Keys per update of the forward pass's online softmax: four blocks, so
+/// that rescaling a row happens once per 64 keys.
+const SOFTMAX_CHUNK: usize = 4 * BLOCK;
 
 /// The layout of one operand's elements in the slice of one batch element:
 /// element (head h, position t, channel d) is at
@@ -150,11 +153,6 @@ impl Scratch {
         &mut self.data[r * self.columns..(r + 1) * self.columns]
     }
 
-    /// Returns the matrix from row `r` on.
-    fn from_row(&self, r: usize) -> &[f32] {
-        &self.data[r * self.columns..]
-    }
-
     fn from_row_mut(&mut self, r: usize) -> &mut [f32] {
         &mut self.data[r * self.columns..]
     }
@@ -167,10 +165,23 @@ impl Scratch {
     }
 
     /// Copies one head of `source` in transposed, `(D, T)`; the padding
-    /// columns stay zero.
+    /// columns stay zero. Works on 8 positions at a time, so that each
+    /// output row receives 8 adjacent values instead of scattered ones.
     fn fill_transposed(&mut self, source: &Heads, head: usize, time: usize, head_size: usize) {
+        const GROUP: usize = 8;
         let columns = self.columns;
-        for t in 0..time {
+        let mut t = 0;
+        while t + GROUP <= time {
+            let rows: [&[f32]; GROUP] = std::array::from_fn(|i| source.row(head, t + i, head_size));
+            for d in 0..head_size {
+                let out: &mut [f32; GROUP] = (&mut self.data[d * columns + t..d * columns + t + GROUP]).try_into().expect("a group");
+                for (o, row) in out.iter_mut().zip(&rows) {
+                    *o = row[d];
+                }
+            }
+            t += GROUP;
+        }
+        for t in t..time {
             for (d, &x) in source.row(head, t, head_size).iter().enumerate() {
                 self.data[d * columns + t] = x;
             }
@@ -178,9 +189,10 @@ impl Scratch {
     }
 }
 
-/// `C += A·B` for an `(m, k)` A with rows `lda` apart, a `(k, n)` B with rows
-/// `ldb` apart, and an `(m, n)` C with rows `ldc` apart. n must be a
-/// multiple of [`BLOCK`]; every B row must have n readable elements.
+/// `C += A·B` for an `(m, k)` A whose element (i, p) is at
+/// `a[i·a_rows + p·a_columns]` (so a transposed A costs nothing), a `(k, n)`
+/// B with rows `ldb` apart, and an `(m, n)` C with rows `ldc` apart. n must
+/// be a multiple of [`BLOCK`]; every B row must have n readable elements.
 ///
 /// Works in tiles of 4 × 16 elements of C that stay in registers while k
 /// runs, which keeps the attention arithmetic-bound rather than
@@ -188,32 +200,31 @@ impl Scratch {
 /// intrinsics (the caller must have checked the CPU); otherwise with
 /// portable loops.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn block_product<const AVX2: bool>(m: usize, n: usize, k: usize, a: &[f32], lda: usize, b: &[f32], ldb: usize, c: &mut [f32], ldc: usize) {
+fn block_product<const AVX2: bool>(
+    (m, n, k): (usize, usize, usize),
+    (a, a_rows, a_columns): (&[f32], usize, usize),
+    (b, ldb): (&[f32], usize),
+    (c, ldc): (&mut [f32], usize),
+) {
     debug_assert_eq!(n % BLOCK, 0);
     if m == 0 || n == 0 || k == 0 {
         return;
     }
     // Every element the loops below touch lies inside these bounds.
-    assert!((m - 1) * lda + k <= a.len(), "block_product: A is too short");
+    assert!((m - 1) * a_rows + (k - 1) * a_columns < a.len(), "block_product: A is too short");
     assert!((k - 1) * ldb + n <= b.len(), "block_product: B is too short");
     assert!((m - 1) * ldc + n <= c.len(), "block_product: C is too short");
     #[cfg(target_arch = "x86_64")]
     if AVX2 {
         // SAFETY: the caller checked AVX2 and FMA, and the bounds are asserted above.
-        unsafe { avx2::block_product(m, n, k, a.as_ptr(), lda, b.as_ptr(), ldb, c.as_mut_ptr(), ldc) };
+        unsafe { avx2::block_product(m, n, k, a.as_ptr(), a_rows, a_columns, b.as_ptr(), ldb, c.as_mut_ptr(), ldc) };
         return;
     }
-    block_product_portable(m, n, k, a, lda, b, ldb, c, ldc)
-}
-
-/// [`block_product`] in plain Rust.
-#[allow(clippy::too_many_arguments)]
-fn block_product_portable(m: usize, n: usize, k: usize, a: &[f32], lda: usize, b: &[f32], ldb: usize, c: &mut [f32], ldc: usize) {
     for column in (0..n).step_by(BLOCK) {
         for row in 0..m {
             let mut tile = [0.0f32; BLOCK];
-            for (p, &a_value) in a[row * lda..row * lda + k].iter().enumerate() {
+            for p in 0..k {
+                let a_value = a[row * a_rows + p * a_columns];
                 let b_row = &b[p * ldb + column..p * ldb + column + BLOCK];
                 for (t, &x) in tile.iter_mut().zip(b_row) {
                     *t += a_value * x;
@@ -239,11 +250,22 @@ mod avx2 {
     ///
     /// # Safety
     /// The CPU must have AVX2 and FMA, and every element
-    /// `a[i·lda + p]`, `b[p·ldb + j]`, `c[i·ldc + j]` for i < m, p < k,
-    /// j < n must be valid; n must be a multiple of 16.
+    /// `a[i·a_rows + p·a_columns]`, `b[p·ldb + j]`, `c[i·ldc + j]` for
+    /// i < m, p < k, j < n must be valid; n must be a multiple of 16.
     #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn block_product(m: usize, n: usize, k: usize, a: *const f32, lda: usize, b: *const f32, ldb: usize, c: *mut f32, ldc: usize) {
+    pub(super) unsafe fn block_product(
+        m: usize,
+        n: usize,
+        k: usize,
+        a: *const f32,
+        a_rows: usize,
+        a_columns: usize,
+        b: *const f32,
+        ldb: usize,
+        c: *mut f32,
+        ldc: usize,
+    ) {
         for column in (0..n).step_by(BLOCK) {
             let mut row = 0;
             while row + TILE_ROWS <= m {
@@ -252,7 +274,7 @@ mod avx2 {
                     let b_row = b.add(p * ldb + column);
                     let (b_low, b_high) = (_mm256_loadu_ps(b_row), _mm256_loadu_ps(b_row.add(8)));
                     for (r, tile_row) in tile.iter_mut().enumerate() {
-                        let a_value = _mm256_set1_ps(*a.add((row + r) * lda + p));
+                        let a_value = _mm256_set1_ps(*a.add((row + r) * a_rows + p * a_columns));
                         tile_row[0] = _mm256_fmadd_ps(a_value, b_low, tile_row[0]);
                         tile_row[1] = _mm256_fmadd_ps(a_value, b_high, tile_row[1]);
                     }
@@ -266,7 +288,7 @@ mod avx2 {
                 let mut tile = [_mm256_setzero_ps(); 2];
                 for p in 0..k {
                     let b_row = b.add(p * ldb + column);
-                    let a_value = _mm256_set1_ps(*a.add(row * lda + p));
+                    let a_value = _mm256_set1_ps(*a.add(row * a_rows + p * a_columns));
                     tile[0] = _mm256_fmadd_ps(a_value, _mm256_loadu_ps(b_row), tile[0]);
                     tile[1] = _mm256_fmadd_ps(a_value, _mm256_loadu_ps(b_row.add(8)), tile[1]);
                 }
@@ -283,12 +305,6 @@ mod avx2 {
         _mm256_storeu_ps(c, _mm256_add_ps(_mm256_loadu_ps(c), tile[0]));
         _mm256_storeu_ps(c.add(8), _mm256_add_ps(_mm256_loadu_ps(c.add(8)), tile[1]));
     }
-}
-
-/// Transposes a `(BLOCK, BLOCK)` block.
-#[inline(always)]
-fn transpose_block(block: &[[f32; BLOCK]; BLOCK]) -> [[f32; BLOCK]; BLOCK] {
-    std::array::from_fn(|i| std::array::from_fn(|j| block[j][i]))
 }
 
 /// Computes one query block's scores against one key block: `scale·Q_b·K_bᵀ`,
@@ -308,7 +324,7 @@ fn block_scores<const AVX2: bool>(
     dims: &HeadDims,
 ) -> [[f32; BLOCK]; BLOCK] {
     let mut scores = [[0.0f32; BLOCK]; BLOCK];
-    block_product::<AVX2>(rows, BLOCK, dims.head_size, queries, lda, keys_t, ldb, scores.as_flattened_mut(), BLOCK);
+    block_product::<AVX2>((rows, BLOCK, dims.head_size), (queries, lda, 1), (keys_t, ldb), (scores.as_flattened_mut(), BLOCK));
     let scale = dims.scale();
     for (r, row) in scores[..rows].iter_mut().enumerate() {
         let visible = dims.visible(first_query + r);
@@ -317,6 +333,13 @@ fn block_scores<const AVX2: bool>(
         }
     }
     scores
+}
+
+/// Returns the largest value of a row whose length is a multiple of [`BLOCK`].
+#[inline(always)]
+fn row_max(values: &[f32]) -> f32 {
+    let blocks = values.chunks_exact(BLOCK).map(|block| block_max(block.try_into().expect("a whole block")));
+    blocks.fold(f32::NEG_INFINITY, f32::max)
 }
 
 /// Returns the largest of 16 values, by a fixed tree of comparisons.
@@ -380,6 +403,7 @@ fn forward_body<const AVX2: bool>(q: Heads, k: KeySource, v: Heads, y: &mut [f32
         return; // the output has no elements, and no backward pass reads lse
     }
     let (d, d_padded) = (dims.head_size, padded(dims.head_size));
+    let scale = dims.scale();
     // Queries are read in place (only their D channels). Values are read in
     // place when their rows need no padding; keys when given transposed.
     let values_in_place = d == d_padded;
@@ -411,28 +435,37 @@ fn forward_body<const AVX2: bool>(q: Heads, k: KeySource, v: Heads, y: &mut [f32
             let mut max = [f32::NEG_INFINITY; BLOCK];
             let mut denominator = [0.0f32; BLOCK];
             out.data.fill(0.0);
-            for first_key in (0..last_visible).step_by(BLOCK) {
-                let mut p = block_scores::<AVX2>(queries, q.layout.time_stride, first_query, rows, &keys_t[first_key..], keys_ld, first_key, &dims);
+            for first_key in (0..last_visible).step_by(SOFTMAX_CHUNK) {
+                // Scores of up to SOFTMAX_CHUNK keys, in whole blocks of 16.
+                let width = padded((last_visible - first_key).min(SOFTMAX_CHUNK));
+                let mut p = [[0.0f32; SOFTMAX_CHUNK]; BLOCK];
+                let chunk_keys = (&keys_t[first_key..], keys_ld);
+                block_product::<AVX2>((rows, width, d), (queries, q.layout.time_stride, 1), chunk_keys, (p.as_flattened_mut(), SOFTMAX_CHUNK));
                 for r in 0..rows {
-                    let new_max = max[r].max(block_max(&p[r]));
+                    let visible = dims.visible(first_query + r);
+                    let row = &mut p[r][..width];
+                    for (lane, s) in row.iter_mut().enumerate() {
+                        *s = if first_key + lane < visible { *s * scale } else { f32::NEG_INFINITY };
+                    }
+                    let new_max = max[r].max(row_max(row));
                     if new_max == f32::NEG_INFINITY {
-                        p[r].fill(0.0); // this row attends to none of these keys, nor to any before
+                        row.fill(0.0); // this row attends to none of these keys, nor to any before
                         continue;
                     }
                     let correction = simd::exp(max[r] - new_max);
-                    for s in p[r].iter_mut() {
+                    for s in row.iter_mut() {
                         *s = simd::exp(*s - new_max);
                     }
-                    denominator[r] = denominator[r] * correction + simd::sum(&p[r]);
+                    denominator[r] = denominator[r] * correction + simd::sum(row);
                     if correction != 1.0 {
                         simd::scale(correction, out.row_mut(r));
                     }
                     max[r] = new_max;
                 }
-                // Only the block's real keys: rows past the last key are never read.
-                let keys_in_block = (dims.keys - first_key).min(BLOCK);
-                let block_values = &values[values_at + first_key * values_ld..];
-                block_product::<AVX2>(rows, d_padded, keys_in_block, p.as_flattened(), BLOCK, block_values, values_ld, &mut out.data, d_padded);
+                // Only the chunk's real keys: rows past the last key are never read.
+                let keys_in_chunk = (dims.keys - first_key).min(width);
+                let chunk_values = (&values[values_at + first_key * values_ld..], values_ld);
+                block_product::<AVX2>((rows, d_padded, keys_in_chunk), (p.as_flattened(), SOFTMAX_CHUNK, 1), chunk_values, (&mut out.data, d_padded));
             }
             for r in 0..rows {
                 let i = first_query + r;
@@ -494,6 +527,30 @@ pub(crate) fn backward(saved: Saved, dy: Heads, targets: GradTargets, layouts: [
     backward_body::<false>(saved, dy, targets, layouts, dims)
 }
 
+/// Rows of one head that a product reads as its right operand: in place
+/// when their length is already a multiple of [`BLOCK`], else copied into
+/// zero-padded scratch.
+struct RowOperand<'a> {
+    data: &'a [f32],
+    start: usize,
+    stride: usize,
+}
+
+impl<'a> RowOperand<'a> {
+    fn new(source: &Heads<'a>, scratch: &'a mut Scratch, head: usize, time: usize, head_size: usize) -> RowOperand<'a> {
+        if head_size == padded(head_size) {
+            return RowOperand { data: source.data, start: source.layout.index(head, 0, 0), stride: source.layout.time_stride };
+        }
+        scratch.fill_rows(source, head, time, head_size);
+        RowOperand { data: &scratch.data, start: 0, stride: scratch.columns }
+    }
+
+    /// Returns the rows from `first` on, and the distance between rows.
+    fn from_row(&self, first: usize) -> (&'a [f32], usize) {
+        (&self.data[self.start + first * self.stride..], self.stride)
+    }
+}
+
 #[inline(always)]
 fn backward_body<const AVX2: bool>(saved: Saved, dy: Heads, mut targets: GradTargets, layouts: [HeadLayout; 3], dims: HeadDims) {
     if dims.head_size == 0 {
@@ -501,23 +558,23 @@ fn backward_body<const AVX2: bool>(saved: Saved, dy: Heads, mut targets: GradTar
     }
     let (d, d_padded) = (dims.head_size, padded(dims.head_size));
     let (queries_padded, keys_padded) = (padded(dims.queries), padded(dims.keys));
-    let scale = dims.scale();
-    let mut queries = Scratch::new(queries_padded, d_padded);
-    let mut keys = Scratch::new(keys_padded, d_padded);
+    let copies = d != d_padded;
+    let scratch_rows = |rows: usize| Scratch::new(if copies { rows } else { 0 }, d_padded);
+    let (mut queries_copy, mut keys_copy, mut output_grads_copy) =
+        (scratch_rows(queries_padded), scratch_rows(keys_padded), scratch_rows(queries_padded));
     let mut keys_t = Scratch::new(d, keys_padded);
     let mut values_t = Scratch::new(d, keys_padded);
-    let mut output_grads = Scratch::new(queries_padded, d_padded);
     let mut dq = Scratch::new(queries_padded, d_padded);
     let mut dk = Scratch::new(keys_padded, d_padded);
     let mut dv = Scratch::new(keys_padded, d_padded);
     let mut row_dots = vec![0.0f32; dims.queries];
 
     for h in 0..dims.heads {
-        queries.fill_rows(&saved.q, h, dims.queries, d);
-        keys.fill_rows(&saved.k, h, dims.keys, d);
+        let queries = RowOperand::new(&saved.q, &mut queries_copy, h, dims.queries, d);
+        let keys = RowOperand::new(&saved.k, &mut keys_copy, h, dims.keys, d);
+        let output_grads = RowOperand::new(&dy, &mut output_grads_copy, h, dims.queries, d);
         keys_t.fill_transposed(&saved.k, h, dims.keys, d);
         values_t.fill_transposed(&saved.v, h, dims.keys, d);
-        output_grads.fill_rows(&dy, h, dims.queries, d);
         for scratch in [&mut dq, &mut dk, &mut dv] {
             scratch.data.fill(0.0);
         }
@@ -529,8 +586,11 @@ fn backward_body<const AVX2: bool>(saved: Saved, dy: Heads, mut targets: GradTar
         for first_query in (0..dims.queries).step_by(BLOCK) {
             let rows = (dims.queries - first_query).min(BLOCK);
             let last_visible = dims.visible(first_query + rows - 1);
+            let query_rows = queries.from_row(first_query);
+            let output_grad_rows = output_grads.from_row(first_query);
             for first_key in (0..last_visible).step_by(BLOCK) {
-                let scores = block_scores::<AVX2>(queries.from_row(first_query), d_padded, first_query, rows, &keys_t.data[first_key..], keys_padded, first_key, &dims);
+                let keys_in_block = (dims.keys - first_key).min(BLOCK);
+                let scores = block_scores::<AVX2>(query_rows.0, query_rows.1, first_query, rows, &keys_t.data[first_key..], keys_padded, first_key, &dims);
                 let mut p = [[0.0f32; BLOCK]; BLOCK];
                 for r in 0..rows {
                     let row_lse = lse[first_query + r];
@@ -543,26 +603,27 @@ fn backward_body<const AVX2: bool>(saved: Saved, dy: Heads, mut targets: GradTar
                 }
                 // dP = dY_b·V_bᵀ, then dS = P ∘ (dP − D)
                 let mut ds = [[0.0f32; BLOCK]; BLOCK];
-                block_product::<AVX2>(rows, BLOCK, d, output_grads.from_row(first_query), d_padded, &values_t.data[first_key..], keys_padded, ds.as_flattened_mut(), BLOCK);
+                let values_block = (&values_t.data[first_key..], keys_padded);
+                block_product::<AVX2>((rows, BLOCK, d), (output_grad_rows.0, output_grad_rows.1, 1), values_block, (ds.as_flattened_mut(), BLOCK));
                 for r in 0..rows {
                     let row_dot = row_dots[first_query + r];
                     for (g, &prob) in ds[r].iter_mut().zip(&p[r]) {
                         *g = prob * (*g - row_dot);
                     }
                 }
-                let (p_t, ds_t) = (transpose_block(&p), transpose_block(&ds));
-                let keys_in_block = (dims.keys - first_key).min(BLOCK);
-                // dV_b += Pᵀ·dY_b
-                block_product::<AVX2>(keys_in_block, d_padded, rows, p_t.as_flattened(), BLOCK, output_grads.from_row(first_query), d_padded, dv.from_row_mut(first_key), d_padded);
-                // dK_b += dSᵀ·Q_b (scaled at the end)
-                block_product::<AVX2>(keys_in_block, d_padded, rows, ds_t.as_flattened(), BLOCK, queries.from_row(first_query), d_padded, dk.from_row_mut(first_key), d_padded);
+                // dV_b += Pᵀ·dY_b and dK_b += dSᵀ·Q_b (scaled at the end): A read transposed.
+                let dv_block = (dv.from_row_mut(first_key), d_padded);
+                block_product::<AVX2>((keys_in_block, d_padded, rows), (p.as_flattened(), 1, BLOCK), output_grad_rows, dv_block);
+                let dk_block = (dk.from_row_mut(first_key), d_padded);
+                block_product::<AVX2>((keys_in_block, d_padded, rows), (ds.as_flattened(), 1, BLOCK), query_rows, dk_block);
                 // dQ_b += dS·K_b (scaled at the end)
-                block_product::<AVX2>(rows, d_padded, BLOCK, ds.as_flattened(), BLOCK, keys.from_row(first_key), d_padded, dq.from_row_mut(first_query), d_padded);
+                let dq_block = (dq.from_row_mut(first_query), d_padded);
+                block_product::<AVX2>((rows, d_padded, keys_in_block), (ds.as_flattened(), BLOCK, 1), keys.from_row(first_key), dq_block);
             }
         }
 
         for (which, grads, time) in [(0, &dq, dims.queries), (1, &dk, dims.keys), (2, &dv, dims.keys)] {
-            let factor = if which == 2 { 1.0 } else { scale };
+            let factor = if which == 2 { 1.0 } else { dims.scale() };
             let target = targets.slot(which);
             for t in 0..time {
                 let start = layouts[which].index(h, t, 0);
