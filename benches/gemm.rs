@@ -41,7 +41,7 @@ impl Case {
         Case { label: label.into(), batch, m, k, n, a_transposed: false, b_transposed }
     }
 
-    /// The product `Aᵀ · B` with A stored as (k, m), as in a weight gradient `xᵀ · dy`.
+    /// Describes the product `Aᵀ · B` with A stored as (k, m), as in a weight gradient `xᵀ · dy`.
     fn a_transposed(label: impl Into<String>, m: usize, k: usize, n: usize) -> Case {
         Case { label: label.into(), batch: 1, m, k, n, a_transposed: true, b_transposed: false }
     }

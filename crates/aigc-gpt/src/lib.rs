@@ -15,14 +15,18 @@
 //!
 //! Generation samples one token at a time ([`SamplingConfig`]: greedy,
 //! temperature, top-k, top-p, repetition penalty), reproducibly from a seed.
+//! [`ChatSession`] holds a multi-turn conversation in the chat template of
+//! `aigc-tokenizer` and streams each reply.
 #![warn(missing_docs)]
 
+mod chat;
 mod config;
 mod generate;
 mod kv_cache;
 mod model;
 mod sample;
 
+pub use chat::{ChatOptions, ChatPrompt, ChatReply, ChatSession, FinishReason, Turn};
 pub use config::{GptConfig, PRESET_NAMES};
 pub use kv_cache::KvCache;
 pub use model::{Block, ChatGPT, Gpt, DEFAULT_SEED};

@@ -21,8 +21,8 @@ const COL_ALIGN: usize = 16;
 /// How each matrix of a (batched) product is cut into tasks for the rayon pool.
 ///
 /// A task multiplies a block of rows of A by all of B, or all of A by a block
-/// of columns of B, so the kernel packs the whole of the other operand once
-/// per task and reuses it across the block. Splitting the longer of m and n
+/// of columns of B. The kernel packs the whole of the other operand once per
+/// task and reuses it across the block, so splitting the longer of m and n
 /// duplicates the packing of the smaller operand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Split {
@@ -45,9 +45,10 @@ impl Split {
         let along_rows = m >= n;
         let (len, align) = if along_rows { (m, ROW_ALIGN) } else { (n, COL_ALIGN) };
 
-        // Whole matrices per task when they already share out evenly (or
-        // nearly, when there are many); otherwise every matrix in `threads`
-        // blocks, which keeps each thread's share equal.
+        // Each task takes a whole matrix when the matrices share out evenly
+        // among the threads, or nearly so because there are many. Otherwise
+        // every matrix is cut into `threads` blocks, so each thread gets an
+        // equal share.
         let wanted = if !parallel || batch_count % threads == 0 || batch_count >= 4 * threads {
             1
         } else {
@@ -66,7 +67,7 @@ impl Split {
 struct OutputPtr(*mut f32);
 
 impl OutputPtr {
-    /// The address `offset` elements past the base.
+    /// Returns the address `offset` elements past the base.
     fn at(self, offset: usize) -> *mut f32 {
         self.0.wrapping_add(offset)
     }
@@ -190,8 +191,8 @@ impl Tensor {
             // SAFETY: a_ptr/b_ptr address rows×k and k×cols matrices inside the
             // operands' storage (kept alive by a_tensor/b_tensor), by the strides
             // ndarray reported. c_ptr addresses this task's own rows×cols block of
-            // `out` (row stride n); no other task writes it, and `out` is not
-            // touched until every task has finished.
+            // `out` (row stride n). No other task writes that block, and `out` is
+            // not touched until every task has finished.
             unsafe {
                 kernel.sgemm(
                     rows, k, cols, 1.0, a_ptr, a.row_stride, a.col_stride, b_ptr, b.row_stride, b.col_stride, 0.0,
@@ -224,14 +225,16 @@ mod tests {
     #[test]
     fn split_tall_product_by_rows() {
         let split = Split::plan(1, 2048, 128, 384, 2);
-        assert!(split.parallel && split.along_rows);
+        assert!(split.parallel);
+        assert!(split.along_rows);
         assert_eq!((split.parts, split.block), (2, 1026));
     }
 
     #[test]
     fn split_wide_product_by_columns() {
         let split = Split::plan(1, 256, 384, 8192, 2);
-        assert!(split.parallel && !split.along_rows);
+        assert!(split.parallel);
+        assert!(!split.along_rows);
         assert_eq!((split.parts, split.block), (2, 4096));
     }
 

@@ -41,8 +41,8 @@ const LAYOUTS: [Layout; 5] =
     [Layout::RowMajor, Layout::ColumnMajor, Layout::PaddedRows, Layout::ReversedRows, Layout::EveryOther];
 
 impl Strided {
-    /// A `rows × cols` matrix in `layout`, with the whole buffer (padding
-    /// included) filled with N(0, 1) values from `seed`.
+    /// Builds a `rows × cols` matrix in `layout`, with the whole buffer
+    /// (padding included) filled with N(0, 1) values from `seed`.
     fn random(rows: usize, cols: usize, layout: Layout, seed: u64) -> Strided {
         let (r, c) = (rows as isize, cols as isize);
         let (offset, rs, cs, len) = match layout {
@@ -72,7 +72,7 @@ impl Strided {
         self.data.as_mut_ptr().wrapping_add(self.offset)
     }
 
-    /// For each buffer index, whether it holds an element of the matrix.
+    /// Returns, for each buffer index, whether it contains an element of the matrix.
     fn element_mask(&self) -> Vec<bool> {
         let mut mask = vec![false; self.data.len()];
         for i in 0..self.rows {

@@ -18,11 +18,21 @@
 //! dropped, except windows whose every target is −1 (such as a window inside
 //! a long user message) and conversations with no assistant message.
 //!
+//! The held-out part is chosen among distinct conversations. Corpora often
+//! repeat a conversation word for word (the chatterbot tech-support file has
+//! one exchange more than a hundred times), and a copy on each side of the
+//! split would let the model be scored on replies it was trained on. So each
+//! held-out conversation is kept once, and its other copies are used for
+//! neither training nor validation. Training conversations keep all their
+//! copies.
+//!
 //! Batches are padded with `<|pad|>` inputs and −1 targets to the longest
 //! sequence in the batch rather than to `block_size`. With causal attention
 //! the padding at the end of a row cannot change the logits before it, and
 //! its targets are ignored, so the loss and gradients are those of padding
 //! to `block_size`, for less work.
+
+use std::collections::HashMap;
 
 use aigc_autograd::{NoGradGuard, Var};
 use aigc_nn::{sparse_categorical_crossentropy, Module, IGNORE_INDEX};
@@ -72,6 +82,7 @@ pub struct ConversationDataset {
     heldout: Vec<Conversation>,
     train_conversations: usize,
     without_reply: usize,
+    heldout_copies: usize,
     block_size: usize,
     batch_size: usize,
     pad_id: u32,
@@ -93,10 +104,11 @@ impl ConversationDataset {
     /// out `val_fraction` of them for validation.
     ///
     /// Conversations without an assistant message are left out (see
-    /// [`without_reply`](Self::without_reply)). The held-out conversations
-    /// are chosen by a shuffle seeded with `seed`, so the same inputs always
-    /// give the same split. With `val_fraction > 0`, at least one
-    /// conversation is held out and at least one is kept for training.
+    /// [`without_reply`](Self::without_reply)). `val_fraction` of the
+    /// distinct conversations are held out, chosen by a shuffle seeded with
+    /// `seed`, so the same inputs always give the same split. With
+    /// `val_fraction > 0`, at least one distinct conversation is held out
+    /// and at least one is kept for training.
     ///
     /// # Errors
     /// Fails when `block_size` or `batch_size` is 0, `val_fraction` is not in
@@ -124,7 +136,12 @@ impl ConversationDataset {
             ));
         }
 
-        let (train_indices, val_indices) = split(usable.len(), val_fraction, seed)?;
+        let copies = group_copies(&usable);
+        let (train_groups, val_groups) = split(copies.len(), val_fraction, seed)?;
+        let mut train_indices: Vec<usize> = train_groups.iter().flat_map(|&group| copies[group].iter().copied()).collect();
+        train_indices.sort_unstable();
+        let val_indices: Vec<usize> = val_groups.iter().map(|&group| copies[group][0]).collect();
+        let heldout_copies = val_groups.iter().map(|&group| copies[group].len() - 1).sum();
         let template = ChatTemplate::new(tokenizer);
         let render = |indices: &[usize]| -> Result<Vec<Sequence>> {
             let mut sequences = Vec::new();
@@ -146,6 +163,7 @@ impl ConversationDataset {
             heldout,
             train_conversations: train_indices.len(),
             without_reply: conversations.len() - usable.len(),
+            heldout_copies,
             block_size,
             batch_size,
             pad_id: tokenizer.pad_id(),
@@ -178,6 +196,12 @@ impl ConversationDataset {
     /// assistant message.
     pub fn without_reply(&self) -> usize {
         self.without_reply
+    }
+
+    /// Returns the number of extra copies of held-out conversations, which
+    /// are used for neither training nor validation.
+    pub fn heldout_copies(&self) -> usize {
+        self.heldout_copies
     }
 
     /// Returns the maximum sequence length.
@@ -257,6 +281,22 @@ fn check_arguments(block_size: usize, batch_size: usize, val_fraction: f32) -> R
     Ok(())
 }
 
+/// Groups the indices of identical conversations, in order of first
+/// occurrence: `groups[g]` lists the copies of one conversation in ascending order.
+fn group_copies(conversations: &[&Conversation]) -> Vec<Vec<usize>> {
+    let mut group_of: HashMap<Vec<(Role, &str)>, usize> = HashMap::new();
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for (index, conversation) in conversations.iter().enumerate() {
+        let key = conversation.iter().map(|m| (m.role, m.content.as_str())).collect();
+        let group = *group_of.entry(key).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[group].push(index);
+    }
+    groups
+}
+
 /// Splits `0..count` into training and held-out indices, each in ascending
 /// order, after a shuffle seeded with `seed`.
 fn split(count: usize, val_fraction: f32, seed: u64) -> Result<(Vec<usize>, Vec<usize>)> {
@@ -267,7 +307,7 @@ fn split(count: usize, val_fraction: f32, seed: u64) -> Result<(Vec<usize>, Vec<
         return Err(TrainError::invalid(
             OP,
             format!(
-                "val_fraction {val_fraction} holds out {held_out} of the {count} conversations with an assistant reply, leaving none for training; use more conversations or a smaller val_fraction"
+                "val_fraction {val_fraction} holds out {held_out} of the {count} distinct conversations with an assistant reply, leaving none for training; use more conversations or a smaller val_fraction"
             ),
         ));
     }

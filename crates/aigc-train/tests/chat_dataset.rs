@@ -220,3 +220,29 @@ fn conversations_without_reply_are_counted() {
     assert_eq!(data.without_reply(), 1);
     assert_eq!(data.train_conversations() + data.heldout_conversations().len(), 6);
 }
+
+#[test]
+fn copies_never_cross_the_split() {
+    let tokenizer = Tokenizer::byte_level();
+    let distinct = conversations(10);
+    // Every conversation three times, the copies far apart.
+    let all: Vec<Conversation> = (0..3).flat_map(|_| distinct.iter().cloned()).collect();
+    let mut data = ConversationDataset::new(&tokenizer, &all, 128, 8, 0.2, 4).unwrap();
+
+    let heldout = data.heldout_conversations().to_vec();
+    assert_eq!(heldout.len(), 2, "20 % of the 10 distinct conversations, each once");
+    assert_ne!(heldout[0], heldout[1]);
+    assert_eq!(data.heldout_copies(), 4, "the other two copies of each held-out conversation");
+    assert_eq!(data.train_conversations(), 24, "training keeps every copy of its conversations");
+
+    let heldout_rows: Vec<Vec<f32>> = heldout.iter().map(|c| expected_rows(&tokenizer, c).0).collect();
+    let pad = tokenizer.pad_id() as f32;
+    let mut rng = Rng::seed(0);
+    for _ in 0..50 {
+        let (x, _) = data.next_batch(&mut rng).unwrap();
+        for row in rows(&x) {
+            let unpadded: Vec<f32> = row.into_iter().filter(|&id| id != pad).collect();
+            assert!(!heldout_rows.contains(&unpadded), "a held-out conversation was drawn for training");
+        }
+    }
+}

@@ -100,8 +100,8 @@ pub fn kernel() -> Arc<dyn GemmKernel> {
     chosen
 }
 
-/// The fastest built-in kernel for this CPU: [`Avx2Kernel`] when the CPU has
-/// AVX2 and FMA, else [`MatrixMultiplyKernel`].
+/// Returns the default kernel for this CPU: [`Avx2Kernel`] when the
+/// CPU has AVX2 and FMA, else [`MatrixMultiplyKernel`].
 pub fn default_kernel() -> Arc<dyn GemmKernel> {
     if Avx2Kernel::is_supported() {
         Arc::new(Avx2Kernel)

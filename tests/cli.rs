@@ -1,0 +1,157 @@
+//! The `aigc` command as a user runs it: a short real training run, then
+//! generate and eval on its output, and every bad input the CLI must reject
+//! with one clear message and a non-zero exit code (never a panic).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn aigc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_aigc")).args(args).env("RAYON_NUM_THREADS", "2").output().expect("run aigc")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn data_dir() -> PathBuf {
+    match std::env::var_os("AIGC_DATA") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"),
+    }
+}
+
+fn shakespeare() -> PathBuf {
+    let path = data_dir().join("tinyshakespeare.txt");
+    assert!(path.is_file(), "{} not found; set AIGC_DATA to the directory holding the corpora", path.display());
+    path
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("aigc-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Asserts a clean failure: exit code 1, an `error:` line naming `needle`, no panic.
+fn assert_fails_with(output: &Output, needle: &str) {
+    let err = stderr(output);
+    assert_eq!(output.status.code(), Some(1), "expected exit code 1, stderr: {err}");
+    assert!(err.contains("error:"), "no error line in: {err}");
+    assert!(err.contains(needle), "expected {needle:?} in: {err}");
+    assert!(!err.contains("panicked"), "panicked: {err}");
+}
+
+#[test]
+fn train_generate_eval_round_trip() {
+    let dir = temp_dir("roundtrip");
+    let out = dir.join("model");
+    let data = shakespeare();
+    let output = aigc(&[
+        "train", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap(), "--preset", "tiny",
+        "--block-size", "32", "--batch-size", "8", "--steps", "150", "--eval-interval", "75", "--log-interval", "25",
+    ]);
+    assert!(output.status.success(), "train failed: {}", stderr(&output));
+    for file in ["config.json", "model.safetensors", "train_log.jsonl"] {
+        assert!(out.join(file).is_file(), "{file} missing from the model directory");
+    }
+
+    // One JSON object per logged step, with the documented fields.
+    let log = std::fs::read_to_string(out.join("train_log.jsonl")).unwrap();
+    let entries: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(entries.len(), 6, "150 steps logged every 25: {log}");
+    for key in ["step", "loss", "lr", "tokens_per_s"] {
+        assert!(entries[0].get(key).is_some(), "log entry lacks {key}: {}", entries[0]);
+    }
+    let last_loss = entries.last().unwrap()["loss"].as_f64().unwrap();
+    assert!(last_loss < 2.9, "150 steps should bring the loss well below ln(256) = 5.5, got {last_loss}");
+    assert!(entries.last().unwrap().get("val_loss").is_some(), "the last step is evaluated");
+
+    let output = aigc(&["generate", "--model", out.to_str().unwrap(), "--prompt", "ROMEO:", "--max-tokens", "40", "--seed", "7"]);
+    assert!(output.status.success(), "generate failed: {}", stderr(&output));
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(text.starts_with("ROMEO:"), "output starts with the prompt: {text}");
+    let again = aigc(&["generate", "--model", out.to_str().unwrap(), "--prompt", "ROMEO:", "--max-tokens", "40", "--seed", "7"]);
+    assert_eq!(text, String::from_utf8_lossy(&again.stdout), "same seed, same text");
+
+    let output = aigc(&["eval", "--model", out.to_str().unwrap(), "--data", data.to_str().unwrap()]);
+    assert!(output.status.success(), "eval failed: {}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let loss = report["val_loss"].as_f64().unwrap();
+    let bits = report["bits_per_byte"].as_f64().unwrap();
+    assert!(loss > 1.0 && loss < 3.5, "val_loss {loss}");
+    assert!((bits - loss / std::f64::consts::LN_2).abs() < 1e-6, "byte-level bits per byte = loss / ln 2");
+    assert!((report["perplexity"].as_f64().unwrap() - loss.exp()).abs() < 1e-3);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn train_rejects_missing_data_file() {
+    let dir = temp_dir("missing");
+    let output = aigc(&["train", "--data", dir.join("nope.txt").to_str().unwrap(), "--out", dir.join("m").to_str().unwrap(), "--steps", "1"]);
+    assert_fails_with(&output, "nope.txt");
+}
+
+#[test]
+fn train_rejects_empty_data_file() {
+    let dir = temp_dir("empty");
+    let file = dir.join("empty.txt");
+    std::fs::write(&file, "").unwrap();
+    let output = aigc(&["train", "--data", file.to_str().unwrap(), "--out", dir.join("m").to_str().unwrap(), "--steps", "1"]);
+    assert_fails_with(&output, "empty");
+}
+
+#[test]
+fn train_rejects_file_shorter_than_a_block() {
+    let dir = temp_dir("short");
+    let file = dir.join("short.txt");
+    std::fs::write(&file, "To be, or not to be.").unwrap();
+    let output = aigc(&["train", "--data", file.to_str().unwrap(), "--out", dir.join("m").to_str().unwrap(), "--block-size", "64", "--steps", "1"]);
+    assert_fails_with(&output, "block_size + 1 = 65");
+}
+
+#[test]
+fn train_rejects_non_utf8_text() {
+    let dir = temp_dir("latin1");
+    let file = dir.join("latin1.txt");
+    std::fs::write(&file, b"caf\xe9 au lait, ".repeat(100)).unwrap();
+    let output = aigc(&["train", "--data", file.to_str().unwrap(), "--out", dir.join("m").to_str().unwrap(), "--steps", "1"]);
+    assert_fails_with(&output, "not valid UTF-8 (first invalid byte at offset 3)");
+}
+
+#[test]
+fn train_rejects_zero_batch_size() {
+    let output = aigc(&["train", "--data", shakespeare().to_str().unwrap(), "--out", "/tmp/unused", "--batch-size", "0"]);
+    assert_fails_with(&output, "--batch-size 0 is invalid");
+}
+
+#[test]
+fn train_rejects_unknown_preset() {
+    let output = aigc(&["train", "--data", shakespeare().to_str().unwrap(), "--out", "/tmp/unused", "--preset", "huge"]);
+    assert_fails_with(&output, "valid presets: tiny, small");
+}
+
+#[test]
+fn train_rejects_zero_threads() {
+    let output = aigc(&["--threads", "0", "train", "--data", shakespeare().to_str().unwrap(), "--out", "/tmp/unused"]);
+    assert_fails_with(&output, "--threads 0 is invalid");
+}
+
+#[test]
+fn generate_rejects_missing_model_dir() {
+    let output = aigc(&["generate", "--model", "/nonexistent/model", "--prompt", "hi"]);
+    assert_fails_with(&output, "model directory /nonexistent/model not found");
+}
+
+#[test]
+fn generate_rejects_invalid_sampling() {
+    let output = aigc(&["generate", "--model", "/nonexistent/model", "--prompt", "hi", "--temperature", "-1"]);
+    assert_fails_with(&output, "temperature -1");
+}
+
+#[test]
+fn eval_rejects_directory_without_config() {
+    let dir = temp_dir("noconfig");
+    let output = aigc(&["eval", "--model", dir.to_str().unwrap(), "--data", shakespeare().to_str().unwrap()]);
+    assert_fails_with(&output, "config.json");
+}
