@@ -87,6 +87,15 @@ impl Tokenizer {
             path: path.to_path_buf(),
             source,
         })?;
+        // tokenizers 0.23.2 panics (`expect("Helper")` in the decoder's
+        // deserializer) on a syntax error inside the "decoder" value, so
+        // invalid JSON is rejected here first.
+        if let Err(error) = serde_json::from_str::<serde::de::IgnoredAny>(&json) {
+            return Err(TokenizerError::Parse {
+                path: path.to_path_buf(),
+                source: Box::new(error),
+            });
+        }
         let inner =
             tokenizers::Tokenizer::from_str(&json).map_err(|source| TokenizerError::Parse {
                 path: path.to_path_buf(),
