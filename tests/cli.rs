@@ -145,7 +145,7 @@ fn generate_rejects_missing_model_dir() {
 
 #[test]
 fn generate_rejects_invalid_sampling() {
-    let output = aigc(&["generate", "--model", "/nonexistent/model", "--prompt", "hi", "--temperature", "-1"]);
+    let output = aigc(&["generate", "--model", "/nonexistent/model", "--prompt", "hi", "--temperature=-1"]);
     assert_fails_with(&output, "temperature -1");
 }
 
