@@ -103,7 +103,7 @@ fn train_bpe_model(dir: &Path, vocab_size: usize) -> PathBuf {
     model
 }
 
-/// One small BPE model directory shared by the bad-input tests.
+/// Returns a small BPE model directory shared by the bad-input tests, trained on first use.
 fn shared_bpe_model() -> &'static Path {
     static MODEL: OnceLock<PathBuf> = OnceLock::new();
     MODEL.get_or_init(|| train_bpe_model(&temp_dir("shared"), 400))
@@ -130,7 +130,8 @@ fn tokenizer_train_and_encode_shakespeare() {
     assert_eq!(report["bytes"], 1_115_394);
     assert!((tokens_per_byte - tokens as f64 / 1_115_394.0).abs() < 1e-9);
     // 1024 tokens compress English to well under one token per byte.
-    assert!(tokens_per_byte > 0.25 && tokens_per_byte < 0.55, "tokens per byte {tokens_per_byte}");
+    assert!(tokens_per_byte > 0.25, "tokens per byte {tokens_per_byte}");
+    assert!(tokens_per_byte < 0.55, "tokens per byte {tokens_per_byte}");
     assert!(report["mb_per_s"].as_f64().unwrap() > 0.0);
     assert!(stderr(&output).contains("tokens per byte"), "a human summary on stderr: {}", stderr(&output));
     std::fs::remove_dir_all(&dir).unwrap();
