@@ -219,7 +219,9 @@ fn divergence_names_last_checkpoint() {
     let data = write_corpus(&dir);
     let out = dir.join("model");
     let mut args = train_args(&data, &out, 50);
-    args.extend(["--lr", "1e30", "--warmup-steps", "0", "--grad-clip", "0", "--checkpoint-interval", "1"].map(String::from));
+    let interval = args.iter().position(|arg| arg == "--checkpoint-interval").unwrap();
+    args[interval + 1] = "1".to_string();
+    args.extend(["--lr", "1e30", "--warmup-steps", "0", "--grad-clip", "0"].map(String::from));
     let output = run(&args);
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(1), "{err}");
