@@ -94,6 +94,31 @@ fn sgemm(kernel: &dyn GemmKernel, alpha: f32, a: &Strided, b: &Strided, beta: f3
     unsafe { kernel.sgemm(m, k, n, alpha, a.ptr(), a.rs, a.cs, b.ptr(), b.rs, b.cs, beta, c.ptr_mut(), rsc, csc) }
 }
 
+/// Calls `kernel.sgemm` on rows `rows` and columns `cols` of the product,
+/// updating that block of `c` in place.
+#[allow(clippy::too_many_arguments)]
+fn sgemm_block(
+    kernel: &dyn GemmKernel,
+    alpha: f32,
+    a: &Strided,
+    b: &Strided,
+    beta: f32,
+    c: &mut Strided,
+    rows: std::ops::Range<usize>,
+    cols: std::ops::Range<usize>,
+) {
+    let k = a.cols;
+    let a_ptr = a.ptr().wrapping_offset(rows.start as isize * a.rs);
+    let b_ptr = b.ptr().wrapping_offset(cols.start as isize * b.cs);
+    let (rsc, csc) = (c.rs, c.cs);
+    let c_ptr = c.ptr_mut().wrapping_offset(rows.start as isize * rsc + cols.start as isize * csc);
+    // SAFETY: the block's rows of A, columns of B and elements of C lie inside
+    // the operands, which `Strided::random` built to hold every element.
+    unsafe {
+        kernel.sgemm(rows.len(), k, cols.len(), alpha, a_ptr, a.rs, a.cs, b_ptr, b.rs, b.cs, beta, c_ptr, rsc, csc)
+    }
+}
+
 /// Checks `kernel` against an f64 loop for `C ← α·A·B + β·C`, and that
 /// C's padding is left untouched.
 fn check(kernel: &dyn GemmKernel, alpha: f32, a: &Strided, b: &Strided, beta: f32, c: &Strided) {
@@ -165,6 +190,75 @@ fn vector_products_every_layout() {
                     }
                 }
             }
+        }
+    }
+}
+
+#[test]
+fn split_products_give_identical_bits() {
+    // matmul_with splits a product into row or column blocks per thread, so
+    // each element must come out bit for bit the same in any block: at the
+    // edge of a tile, in a block of one row or column (the vector loops), and
+    // with A packed or read in place (n ≤ 256 or not).
+    let cases = [
+        (13, 700, 35, Layout::RowMajor),
+        (13, 700, 35, Layout::ColumnMajor),
+        (14, 40, 300, Layout::RowMajor),
+        (7, 9, 17, Layout::ColumnMajor),
+        (9, 1100, 20, Layout::PaddedRows),
+    ];
+    let mut seed = 1100;
+    for (m, k, n, b_layout) in cases {
+        for beta in [0.0, 1.0, -0.75] {
+            let a = Strided::random(m, k, Layout::RowMajor, seed);
+            let b = Strided::random(k, n, b_layout, seed + 1);
+            let c = Strided::random(m, n, Layout::RowMajor, seed + 2);
+            seed += 3;
+            let mut whole = c.clone();
+            sgemm_block(&Avx2Kernel, 1.5, &a, &b, beta, &mut whole, 0..m, 0..n);
+
+            let row_splits = [1, 6, m - 1].map(|r| [0..r, r..m]);
+            let column_splits = [1, 16, n - 1].map(|j| [0..j, j..n]);
+            for (rows, cols) in row_splits.iter().map(|rows| (rows.clone(), [0..n, 0..n])).chain(
+                column_splits.iter().map(|cols| ([0..m, 0..m], cols.clone())),
+            ) {
+                let mut split = c.clone();
+                for part in 0..2 {
+                    sgemm_block(&Avx2Kernel, 1.5, &a, &b, beta, &mut split, rows[part].clone(), cols[part].clone());
+                }
+                for i in 0..m {
+                    for j in 0..n {
+                        assert_eq!(
+                            split.get(i, j).to_bits(),
+                            whole.get(i, j).to_bits(),
+                            "{m}×{k}×{n}, B {b_layout:?}, β = {beta}, blocks {rows:?} × {cols:?}: ({i}, {j}) differs"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn matmul_bits_independent_of_thread_count() {
+    let cases = [
+        // 13 rows split in two leave a block of one row, and k spans 25 k blocks.
+        (random(&[13, 12_500], 1200), random(&[13, 12_500], 1201).t().unwrap()),
+        (random(&[13, 12_500], 1202), random(&[12_500, 13], 1203)),
+        // 33 columns split in two leave a block of one column.
+        (random(&[5, 13_000], 1204), random(&[13_000, 33], 1205)),
+        (random(&[300, 200], 1206), random(&[200, 50], 1207)),
+        (random(&[3, 100, 150], 1208), random(&[150, 90], 1209)),
+    ];
+    for (a, b) in &cases {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let expected = pool.install(|| a.matmul_with(b, &Avx2Kernel)).unwrap().to_vec();
+        for threads in [2, 3, 4] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let actual = pool.install(|| a.matmul_with(b, &Avx2Kernel)).unwrap().to_vec();
+            let differing = actual.iter().zip(&expected).filter(|(x, y)| x.to_bits() != y.to_bits()).count();
+            assert_eq!(differing, 0, "{threads} threads, {:?} · {:?}: elements differ from one thread", a.shape(), b.shape());
         }
     }
 }

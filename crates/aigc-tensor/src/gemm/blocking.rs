@@ -76,21 +76,24 @@ pub(super) unsafe fn sgemm(
         return;
     }
 
+    // Equal block sizes, so a product just past a block boundary does not
+    // end with a sliver of a block (k = 520 runs as 2 × 260, not 512 + 8).
+    // The k blocks depend on k alone, so every output is summed the same way
+    // whatever m and n are, also in the vector loops below.
+    let kc_max = balanced_block(k, KC, 1);
+
     if m == 1 && gemv::supports(csa, rsb, csb) {
         // SAFETY: A's single row is x and C's single row is y, within the caller's contract.
-        unsafe { gemv(k, n, alpha, a, csa, b, rsb, csb, beta, c, csc) };
+        unsafe { gemv(k, kc_max, n, alpha, a, csa, b, rsb, csb, beta, c, csc) };
         return;
     }
     if n == 1 && gemv::supports(rsb, csa, rsa) {
         // Cᵀ = Bᵀ·Aᵀ: B's single column is x, and Aᵀ (k × m) has strides (csa, rsa).
         // SAFETY: as above, with the operands' roles swapped.
-        unsafe { gemv(k, m, alpha, b, rsb, a, csa, rsa, beta, c, rsc) };
+        unsafe { gemv(k, kc_max, m, alpha, b, rsb, a, csa, rsa, beta, c, rsc) };
         return;
     }
 
-    // Equal block sizes, so a product just past a block boundary does not
-    // end with a sliver of a block (k = 520 runs as 2 × 260, not 512 + 8).
-    let kc_max = balanced_block(k, KC, 1);
     let mc_max = balanced_block(m, MC, MR);
     let nc_max = balanced_block(n, NC, NR);
 

@@ -4,6 +4,12 @@
 //! once, so these loops read B in place instead. They cover the
 //! token-by-token decoding products (`(1, C) · (C, 3C)`, `q · Kᵀ`, the LM
 //! head `x · Wᵀ`), which are bound by memory bandwidth, not FMAs.
+//!
+//! Every output is rounded exactly as the blocked loops round it: a
+//! sequential FMA chain over each block of `kc` steps, then `α·sum + β·y`.
+//! So a product gives the same bits whether it runs here or in the blocked
+//! loops, which keeps `matmul` independent of how it splits rows between
+//! threads (a split can leave a block of one row).
 #![warn(unsafe_op_in_unsafe_fn)]
 // Intrinsics without pointer arguments are safe to call inside
 // `#[target_feature]` functions only from Rust 1.87 on. They sit in `unsafe`
@@ -19,17 +25,18 @@ pub(super) fn supports(incx: isize, row_stride: isize, col_stride: isize) -> boo
 }
 
 /// Computes `y ← α·xᵀ·B + β·y` for a vector `x` of length `k` and a `k × n`
-/// matrix B with [`supports`]`(incx, rsb, csb)`. With `beta == 0`, y is
-/// never read.
+/// matrix B with [`supports`]`(incx, rsb, csb)`, in blocks of `kc_max`
+/// steps. With `beta == 0`, y is never read.
 ///
 /// # Safety
-/// The CPU supports AVX2 and FMA. For `p < k` and `j < n`, `x + p·incx`
-/// and `b + p·rsb + j·csb` are valid for reads and `y + j·incy` for reads
-/// and writes, and y overlaps neither x nor B.
+/// The CPU supports AVX2 and FMA, and `kc_max > 0`. For `p < k` and
+/// `j < n`, `x + p·incx` and `b + p·rsb + j·csb` are valid for reads and
+/// `y + j·incy` for reads and writes, and y overlaps neither x nor B.
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn gemv(
     k: usize,
+    kc_max: usize,
     n: usize,
     alpha: f32,
     x: *const f32,
@@ -41,20 +48,29 @@ pub(super) unsafe fn gemv(
     y: *mut f32,
     incy: isize,
 ) {
-    let update = |j: usize, product: f32| {
-        // SAFETY: callers pass j < n, and y + j·incy is valid by the contract.
-        unsafe {
-            let out = y.offset(j as isize * incy);
-            *out = if beta == 0.0 { alpha * product } else { alpha * product + beta * *out };
+    for pc in (0..k).step_by(kc_max) {
+        let kc = kc_max.min(k - pc);
+        // As in the blocked loops: the caller's β for the first block, then
+        // each block's product is added to y.
+        let beta_block = if pc == 0 { beta } else { 1.0 };
+        let update = |j: usize, sum: f32| {
+            // SAFETY: callers pass j < n, and y + j·incy is valid by the contract.
+            unsafe {
+                let out = y.offset(j as isize * incy);
+                let product = alpha * sum;
+                *out = if beta_block == 0.0 { product } else { product + beta_block * *out };
+            }
+        };
+        let x_block = x.wrapping_offset(pc as isize * incx);
+        let b_block = b.wrapping_offset(pc as isize * rsb);
+        if csb == 1 {
+            // SAFETY: forwarded contract for steps pc..pc + kc, with B's rows contiguous.
+            unsafe { rows_contiguous(kc, n, x_block, incx, b_block, rsb, update) };
+        } else {
+            debug_assert!(rsb == 1 && incx == 1, "gemv needs contiguous columns and x");
+            // SAFETY: forwarded contract for steps pc..pc + kc, with B's columns and x contiguous.
+            unsafe { columns_contiguous(kc, n, x_block, b_block, csb, update) };
         }
-    };
-    if csb == 1 {
-        // SAFETY: forwarded contract, with B's rows contiguous.
-        unsafe { rows_contiguous(k, n, x, incx, b, rsb, update) };
-    } else {
-        debug_assert!(rsb == 1 && incx == 1, "gemv needs contiguous columns and x");
-        // SAFETY: forwarded contract, with B's columns and x contiguous.
-        unsafe { columns_contiguous(k, n, x, b, csb, update) };
     }
 }
 
@@ -115,17 +131,16 @@ unsafe fn rows_contiguous(
         j += 8;
     }
     for j in j..n {
-        let mut sum = 0.0;
+        let mut sum = 0.0f32;
         for p in 0..k {
             // SAFETY: p < k and j < n.
-            unsafe { sum += *x.offset(p as isize * incx) * *b.offset(p as isize * rsb).add(j) };
+            unsafe { sum = (*x.offset(p as isize * incx)).mul_add(*b.offset(p as isize * rsb).add(j), sum) };
         }
         update(j, sum);
     }
 }
 
-/// `xᵀ·B` for column-major B: dot products of x with 4 columns at a time,
-/// each column summed in two vectors so that 8 FMA chains are in flight.
+/// `xᵀ·B` for column-major B, in blocks of 32, then 8, then 1 column.
 ///
 /// # Safety
 /// As for [`gemv`], with `rsb = 1` and `incx = 1`.
@@ -138,63 +153,142 @@ unsafe fn columns_contiguous(
     csb: isize,
     mut update: impl FnMut(usize, f32),
 ) {
-    let vector_end = k / 16 * 16;
     let mut j = 0;
-    while j + 4 <= n {
-        let columns = [0, 1, 2, 3].map(|c| b.wrapping_offset((j + c) as isize * csb));
-        // SAFETY: the CPU supports AVX.
-        let mut acc = unsafe { [[_mm256_setzero_ps(); 2]; 4] };
-        for p in (0..vector_end).step_by(16) {
-            // SAFETY: p + 16 ≤ k, and x and each column hold k contiguous floats.
-            unsafe {
-                let (x0, x1) = (_mm256_loadu_ps(x.add(p)), _mm256_loadu_ps(x.add(p + 8)));
-                for (column, acc) in columns.iter().zip(acc.iter_mut()) {
-                    acc[0] = _mm256_fmadd_ps(x0, _mm256_loadu_ps(column.add(p)), acc[0]);
-                    acc[1] = _mm256_fmadd_ps(x1, _mm256_loadu_ps(column.add(p + 8)), acc[1]);
-                }
-            }
-        }
-        for (c, (column, acc)) in columns.iter().zip(&acc).enumerate() {
-            // SAFETY: the CPU supports AVX.
-            let mut sum = unsafe { horizontal_sum(_mm256_add_ps(acc[0], acc[1])) };
-            for p in vector_end..k {
-                // SAFETY: p < k.
-                unsafe { sum += *x.add(p) * *column.add(p) };
-            }
+    while j + 32 <= n {
+        // SAFETY: columns j..j + 32 lie inside B.
+        let sums = unsafe { column_sums::<4>(k, x, b.wrapping_offset(j as isize * csb), csb) };
+        for (c, &sum) in sums.iter().flatten().enumerate() {
             update(j + c, sum);
         }
-        j += 4;
+        j += 32;
+    }
+    while j + 8 <= n {
+        // SAFETY: columns j..j + 8 lie inside B.
+        let sums = unsafe { column_sums::<1>(k, x, b.wrapping_offset(j as isize * csb), csb) };
+        for (c, &sum) in sums.iter().flatten().enumerate() {
+            update(j + c, sum);
+        }
+        j += 8;
     }
     for j in j..n {
         let column = b.wrapping_offset(j as isize * csb);
-        // SAFETY: the CPU supports AVX.
-        let mut acc = unsafe { _mm256_setzero_ps() };
-        for p in (0..k / 8 * 8).step_by(8) {
-            // SAFETY: p + 8 ≤ k.
-            unsafe { acc = _mm256_fmadd_ps(_mm256_loadu_ps(x.add(p)), _mm256_loadu_ps(column.add(p)), acc) };
-        }
-        // SAFETY: the CPU supports AVX.
-        let mut sum = unsafe { horizontal_sum(acc) };
-        for p in k / 8 * 8..k {
+        let mut sum = 0.0f32;
+        for p in 0..k {
             // SAFETY: p < k.
-            unsafe { sum += *x.add(p) * *column.add(p) };
+            unsafe { sum = (*x.add(p)).mul_add(*column.add(p), sum) };
         }
         update(j, sum);
     }
 }
 
-/// The sum of the 8 lanes of `v`.
+/// Returns `xᵀ·B[:, c]` for the `8·GROUPS` columns starting at `b`, grouped
+/// by 8. The groups' FMA chains are independent, which hides the FMA latency.
+///
+/// Each pass reads 16 steps (a cache line) of every column. Columns a
+/// power-of-two distance apart map to the same few L1 sets, so a line must be
+/// used up before the other columns' lines evict it.
+///
+/// # Safety
+/// As for [`columns_contiguous`], for `8·GROUPS` columns.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn column_sums<const GROUPS: usize>(k: usize, x: *const f32, b: *const f32, csb: isize) -> [[f32; 8]; GROUPS] {
+    let vector_end = k / 8 * 8;
+    // SAFETY: the CPU supports AVX.
+    let mut acc = unsafe { [_mm256_setzero_ps(); GROUPS] };
+    let mut p = 0;
+    while p + 16 <= vector_end {
+        for (g, acc) in acc.iter_mut().enumerate() {
+            let group = b.wrapping_offset(8 * g as isize * csb);
+            // SAFETY: p + 16 ≤ k, within the 8 columns of this group.
+            unsafe {
+                accumulate_8_steps(acc, x, group, csb, p);
+                accumulate_8_steps(acc, x, group, csb, p + 8);
+            }
+        }
+        p += 16;
+    }
+    if p < vector_end {
+        for (g, acc) in acc.iter_mut().enumerate() {
+            // SAFETY: p + 8 ≤ k, within the 8 columns of this group.
+            unsafe { accumulate_8_steps(acc, x, b.wrapping_offset(8 * g as isize * csb), csb, p) };
+        }
+    }
+
+    let mut sums = [[0.0f32; 8]; GROUPS];
+    for (g, (sums, acc)) in sums.iter_mut().zip(&acc).enumerate() {
+        // SAFETY: `sums` holds 8 floats per group.
+        unsafe { _mm256_storeu_ps(sums.as_mut_ptr(), *acc) };
+        for (c, sum) in sums.iter_mut().enumerate() {
+            let column = b.wrapping_offset((8 * g + c) as isize * csb);
+            for p in vector_end..k {
+                // SAFETY: p < k.
+                unsafe { *sum = (*x.add(p)).mul_add(*column.add(p), *sum) };
+            }
+        }
+    }
+    sums
+}
+
+/// Adds steps `p..p + 8` of the 8 columns at `b` to `acc`, lane `c` for
+/// column `c`: the 8×8 block is loaded as 8 column vectors and transposed in
+/// registers into 8 row vectors, so each lane keeps a sequential FMA chain.
+///
+/// # Safety
+/// The CPU supports AVX2 and FMA. `x + p + q` and `b + c·csb + p + q` are
+/// valid for reads for `q, c < 8`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn accumulate_8_steps(acc: &mut __m256, x: *const f32, b: *const f32, csb: isize, p: usize) {
+    // SAFETY: the reads stay inside the 8 × 8 block the caller guarantees.
+    unsafe {
+        let mut block = [_mm256_setzero_ps(); 8];
+        for (c, vector) in block.iter_mut().enumerate() {
+            *vector = _mm256_loadu_ps(b.offset(c as isize * csb).add(p));
+        }
+        for (q, row) in transpose(block).iter().enumerate() {
+            *acc = _mm256_fmadd_ps(_mm256_broadcast_ss(&*x.add(p + q)), *row, *acc);
+        }
+    }
+}
+
+/// Transposes an 8×8 block held as 8 vectors: lane `c` of output `q` is lane
+/// `q` of input `c`.
 ///
 /// # Safety
 /// The CPU supports AVX.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn horizontal_sum(v: __m256) -> f32 {
-    // SAFETY: the CPU supports AVX, which implies the SSE3 shuffles.
+unsafe fn transpose(v: [__m256; 8]) -> [__m256; 8] {
+    // SAFETY: the CPU supports AVX.
     unsafe {
-        let halves = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
-        let pairs = _mm_add_ps(halves, _mm_movehl_ps(halves, halves));
-        let single = _mm_add_ss(pairs, _mm_movehdup_ps(pairs));
-        _mm_cvtss_f32(single)
+        // Interleave pairs of inputs, then pairs of pairs, within each 128-bit half.
+        let t0 = _mm256_unpacklo_ps(v[0], v[1]);
+        let t1 = _mm256_unpackhi_ps(v[0], v[1]);
+        let t2 = _mm256_unpacklo_ps(v[2], v[3]);
+        let t3 = _mm256_unpackhi_ps(v[2], v[3]);
+        let t4 = _mm256_unpacklo_ps(v[4], v[5]);
+        let t5 = _mm256_unpackhi_ps(v[4], v[5]);
+        let t6 = _mm256_unpacklo_ps(v[6], v[7]);
+        let t7 = _mm256_unpackhi_ps(v[6], v[7]);
+        let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+        let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+        let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+        let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+        let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+        let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+        let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+        let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+        // Then swap the 128-bit halves across the two groups of four inputs.
+        [
+            _mm256_permute2f128_ps::<0x20>(u0, u4),
+            _mm256_permute2f128_ps::<0x20>(u1, u5),
+            _mm256_permute2f128_ps::<0x20>(u2, u6),
+            _mm256_permute2f128_ps::<0x20>(u3, u7),
+            _mm256_permute2f128_ps::<0x31>(u0, u4),
+            _mm256_permute2f128_ps::<0x31>(u1, u5),
+            _mm256_permute2f128_ps::<0x31>(u2, u6),
+            _mm256_permute2f128_ps::<0x31>(u3, u7),
+        ]
     }
 }

@@ -137,7 +137,10 @@ unsafe fn step<const PACKED_A: bool>(acc: &mut [[__m256; 2]; MR], a: *const f32,
     }
 }
 
-/// Writes `C ← α·acc + β·C` for a full tile with unit column stride.
+/// Writes `C ← α·acc + β·C` for a full tile with unit column stride,
+/// rounding `α·acc` and `β·C` before the sum, as the scalar edge path and
+/// the vector loops for `m = 1` do (no FMA), so every tile of C is rounded
+/// alike.
 ///
 /// # Safety
 /// AVX2 and FMA are available. For each `i < MR`, the NR floats at
@@ -153,8 +156,8 @@ unsafe fn store_full(acc: &[[__m256; 2]; MR], alpha: __m256, beta: f32, c: *mut 
             let out = c.offset(i as isize * rsc);
             let (mut lo, mut hi) = (_mm256_mul_ps(alpha, row[0]), _mm256_mul_ps(alpha, row[1]));
             if beta != 0.0 {
-                lo = _mm256_fmadd_ps(beta_v, _mm256_loadu_ps(out), lo);
-                hi = _mm256_fmadd_ps(beta_v, _mm256_loadu_ps(out.add(8)), hi);
+                lo = _mm256_add_ps(lo, _mm256_mul_ps(beta_v, _mm256_loadu_ps(out)));
+                hi = _mm256_add_ps(hi, _mm256_mul_ps(beta_v, _mm256_loadu_ps(out.add(8))));
             }
             _mm256_storeu_ps(out, lo);
             _mm256_storeu_ps(out.add(8), hi);
