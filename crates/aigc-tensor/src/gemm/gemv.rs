@@ -181,6 +181,10 @@ unsafe fn columns_contiguous(
     }
 }
 
+/// Steps (floats) ahead of the current one at which [`column_sums`]
+/// prefetches each column: two cache lines.
+const PREFETCH_AHEAD: usize = 32;
+
 /// Returns `xᵀ·B[:, c]` for the `8·GROUPS` columns starting at `b`, grouped
 /// by 8. The groups' FMA chains are independent, which hides the FMA latency.
 ///
@@ -198,6 +202,14 @@ unsafe fn column_sums<const GROUPS: usize>(k: usize, x: *const f32, b: *const f3
     let mut acc = unsafe { [_mm256_setzero_ps(); GROUPS] };
     let mut p = 0;
     while p + 16 <= vector_end {
+        // The hardware prefetcher misses many of these interleaved column
+        // streams: prefetching each column two lines ahead took the LM-head
+        // shape 1 × 384 × 8192 (B transposed, from DRAM) from 3-6 to 9-10 GB/s.
+        for c in 0..8 * GROUPS {
+            let ahead = b.wrapping_offset(c as isize * csb).wrapping_add(p + PREFETCH_AHEAD);
+            // SAFETY: a prefetch never faults, even past the end of B.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(ahead.cast()) };
+        }
         for (g, acc) in acc.iter_mut().enumerate() {
             let group = b.wrapping_offset(8 * g as isize * csb);
             // SAFETY: p + 16 ≤ k, within the 8 columns of this group.
