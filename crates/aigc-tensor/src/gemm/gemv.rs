@@ -18,6 +18,8 @@
 
 use core::arch::x86_64::*;
 
+use super::transpose::transpose;
+
 /// Returns whether [`gemv`] accepts x and B with these strides: B's rows
 /// must be contiguous, or else both B's columns and x.
 pub(super) fn supports(incx: isize, row_stride: isize, col_stride: isize) -> bool {
@@ -74,7 +76,7 @@ pub(super) unsafe fn gemv(
     }
 }
 
-/// `xᵀ·B` for row-major B: each step adds `x[p]·B[p, j..j + w]` to `w`
+/// Computes `xᵀ·B` for row-major B: each step adds `x[p]·B[p, j..j + w]` to `w`
 /// column sums held in registers, for blocks of 64, then 8, then 1 column.
 ///
 /// # Safety
@@ -105,7 +107,7 @@ unsafe fn rows_contiguous(
             }
         }
         for (q, acc) in acc.iter().enumerate() {
-            // SAFETY: `sums` holds 8 vectors of 8 floats.
+            // SAFETY: `sums` has room for 8 vectors of 8 floats.
             unsafe { _mm256_storeu_ps(sums.as_mut_ptr().add(8 * q), *acc) };
         }
         for (offset, &sum) in sums.iter().enumerate() {
@@ -123,7 +125,7 @@ unsafe fn rows_contiguous(
                 acc = _mm256_fmadd_ps(x_p, _mm256_loadu_ps(b.offset(p as isize * rsb).add(j)), acc);
             }
         }
-        // SAFETY: `sums` holds at least 8 floats.
+        // SAFETY: `sums` has room for at least 8 floats.
         unsafe { _mm256_storeu_ps(sums.as_mut_ptr(), acc) };
         for (offset, &sum) in sums[..8].iter().enumerate() {
             update(j + offset, sum);
@@ -140,7 +142,7 @@ unsafe fn rows_contiguous(
     }
 }
 
-/// `xᵀ·B` for column-major B, in blocks of 32, then 8, then 1 column.
+/// Computes `xᵀ·B` for column-major B, in blocks of 32, then 8, then 1 column.
 ///
 /// # Safety
 /// As for [`gemv`], with `rsb = 1` and `incx = 1`.
@@ -229,7 +231,7 @@ unsafe fn column_sums<const GROUPS: usize>(k: usize, x: *const f32, b: *const f3
 
     let mut sums = [[0.0f32; 8]; GROUPS];
     for (g, (sums, acc)) in sums.iter_mut().zip(&acc).enumerate() {
-        // SAFETY: `sums` holds 8 floats per group.
+        // SAFETY: `sums` has room for 8 floats per group.
         unsafe { _mm256_storeu_ps(sums.as_mut_ptr(), *acc) };
         for (c, sum) in sums.iter_mut().enumerate() {
             let column = b.wrapping_offset((8 * g + c) as isize * csb);
@@ -261,46 +263,5 @@ unsafe fn accumulate_8_steps(acc: &mut __m256, x: *const f32, b: *const f32, csb
         for (q, row) in transpose(block).iter().enumerate() {
             *acc = _mm256_fmadd_ps(_mm256_broadcast_ss(&*x.add(p + q)), *row, *acc);
         }
-    }
-}
-
-/// Transposes an 8×8 block held as 8 vectors: lane `c` of output `q` is lane
-/// `q` of input `c`.
-///
-/// # Safety
-/// The CPU supports AVX.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn transpose(v: [__m256; 8]) -> [__m256; 8] {
-    // SAFETY: the CPU supports AVX.
-    unsafe {
-        // Interleave pairs of inputs, then pairs of pairs, within each 128-bit half.
-        let t0 = _mm256_unpacklo_ps(v[0], v[1]);
-        let t1 = _mm256_unpackhi_ps(v[0], v[1]);
-        let t2 = _mm256_unpacklo_ps(v[2], v[3]);
-        let t3 = _mm256_unpackhi_ps(v[2], v[3]);
-        let t4 = _mm256_unpacklo_ps(v[4], v[5]);
-        let t5 = _mm256_unpackhi_ps(v[4], v[5]);
-        let t6 = _mm256_unpacklo_ps(v[6], v[7]);
-        let t7 = _mm256_unpackhi_ps(v[6], v[7]);
-        let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
-        let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
-        let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
-        let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
-        let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
-        let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
-        let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
-        let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
-        // Then swap the 128-bit halves across the two groups of four inputs.
-        [
-            _mm256_permute2f128_ps::<0x20>(u0, u4),
-            _mm256_permute2f128_ps::<0x20>(u1, u5),
-            _mm256_permute2f128_ps::<0x20>(u2, u6),
-            _mm256_permute2f128_ps::<0x20>(u3, u7),
-            _mm256_permute2f128_ps::<0x31>(u0, u4),
-            _mm256_permute2f128_ps::<0x31>(u1, u5),
-            _mm256_permute2f128_ps::<0x31>(u2, u6),
-            _mm256_permute2f128_ps::<0x31>(u3, u7),
-        ]
     }
 }

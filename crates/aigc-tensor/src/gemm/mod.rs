@@ -26,6 +26,8 @@ mod microkernel;
 mod naive;
 #[cfg(target_arch = "x86_64")]
 mod pack;
+#[cfg(target_arch = "x86_64")]
+mod transpose;
 
 use std::sync::{Arc, RwLock};
 

@@ -8,7 +8,10 @@
 
 use std::cell::RefCell;
 
+use core::arch::x86_64::*;
+
 use super::microkernel::{MR, NR};
+use super::transpose::transpose;
 
 /// One 64-byte cache line of floats; a `Vec` of these is line-aligned.
 #[derive(Clone, Copy)]
@@ -89,7 +92,7 @@ pub(super) unsafe fn pack_a(mc: usize, kc: usize, a: *const f32, rsa: isize, csa
     }
 }
 
-/// [`pack_a`] for one panel of exactly `MR` rows, unrolled over the rows.
+/// Packs one panel of exactly `MR` rows, as [`pack_a`] does, unrolled over the rows.
 ///
 /// # Safety
 /// As for [`pack_a`], with `mc = MR`.
@@ -125,9 +128,13 @@ pub(super) unsafe fn pack_b(kc: usize, nc: usize, b: *const f32, rsb: isize, csb
                 for p in 0..kc {
                     std::ptr::copy_nonoverlapping(src.offset(p as isize * rsb), panel.add(p * NR), NR);
                 }
+            } else if cols == NR && rsb == 1 {
+                // Column-major B (a transposed view): 8 steps of the 16 columns
+                // are read as 16 column vectors and transposed in registers.
+                pack_b_columns(kc, src, csb, panel);
             } else if rsb.unsigned_abs() < csb.unsigned_abs() {
-                // Column-major B (a transposed view): walk down each column so
-                // the reads are sequential; the writes stay in one small panel.
+                // Other column-major-like layouts: walk down each column so the
+                // reads are sequential; the writes stay in one small panel.
                 for j in 0..NR {
                     for p in 0..kc {
                         *panel.add(p * NR + j) =
@@ -142,6 +149,41 @@ pub(super) unsafe fn pack_b(kc: usize, nc: usize, b: *const f32, rsb: isize, csb
                     }
                 }
             }
+        }
+    }
+}
+
+/// Packs one full panel of a B with unit row stride (contiguous columns), as
+/// [`pack_b`] does. Each block of 8 steps is loaded as 16 column vectors, and
+/// two 8×8 transposes turn them into the panel's 8 rows of 16.
+///
+/// # Safety
+/// The CPU supports AVX2. `src + p + j·csb` is valid for reads for `p < kc`
+/// and `j < NR`, and `panel` for `kc·NR` writes.
+#[target_feature(enable = "avx2")]
+unsafe fn pack_b_columns(kc: usize, src: *const f32, csb: isize, panel: *mut f32) {
+    let vector_end = kc / 8 * 8;
+    for p in (0..vector_end).step_by(8) {
+        // SAFETY: p + 8 ≤ kc, so the loads stay in the NR columns and the
+        // stores in rows p..p + 8 of the panel.
+        unsafe {
+            let mut left = [_mm256_setzero_ps(); 8];
+            let mut right = [_mm256_setzero_ps(); 8];
+            for c in 0..8 {
+                left[c] = _mm256_loadu_ps(src.offset(c as isize * csb).add(p));
+                right[c] = _mm256_loadu_ps(src.offset((c + 8) as isize * csb).add(p));
+            }
+            let (left, right) = (transpose(left), transpose(right));
+            for q in 0..8 {
+                _mm256_storeu_ps(panel.add((p + q) * NR), left[q]);
+                _mm256_storeu_ps(panel.add((p + q) * NR + 8), right[q]);
+            }
+        }
+    }
+    for p in vector_end..kc {
+        for j in 0..NR {
+            // SAFETY: p < kc and j < NR.
+            unsafe { *panel.add(p * NR + j) = *src.offset(j as isize * csb).add(p) };
         }
     }
 }
