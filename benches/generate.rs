@@ -2,9 +2,9 @@
 //!
 //! Run with `cargo bench --bench generate` (add `-- --quick` for a short
 //! run). Each iteration greedily generates 256 new tokens after a 16-token
-//! prompt, batch 1, with the tiny preset (n_layer 4, n_head 4, n_embd 128,
-//! byte-level vocabulary) widened to block_size 272, so the whole run fits
-//! in the context and neither path ever shifts or crops it.
+//! prompt, batch 1. The model is the tiny preset (n_layer 4, n_head 4,
+//! n_embd 128, byte-level vocabulary) widened to block_size 272, so the
+//! whole run fits in the context and neither path shifts or crops it.
 //! `Throughput::Elements(256)`: criterion's "elem/s" column reads as new
 //! tokens per second.
 //!

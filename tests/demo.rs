@@ -1,7 +1,7 @@
-//! `aigc demo` end to end: it trains with stdin closed, writes a complete
-//! model directory and exits 0, and the model it saves answers questions
-//! from its own corpus, five English and five Chinese, with the corpus
-//! answers under greedy decoding through `aigc chat --prompt`.
+//! `aigc demo` end to end. With stdin closed it trains, writes a complete
+//! model directory and exits 0. Then `aigc chat --prompt` with greedy
+//! decoding must reply to ten questions from the demo's own corpus (five
+//! English, five Chinese) with the corpus answers.
 //!
 //! The demo trains for a few minutes, so run this test in a release build.
 
@@ -27,7 +27,7 @@ fn is_chinese(text: &str) -> bool {
     text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
 }
 
-/// The single-exchange conversations of the corpus file: (user, assistant).
+/// Reads the one-turn conversations of the corpus file as (user, assistant).
 fn corpus_exchanges(dir: &Path) -> Vec<(String, String)> {
     let corpus = std::fs::read_to_string(dir.join("demo_corpus.jsonl")).expect("demo_corpus.jsonl is written");
     let mut exchanges = Vec::new();
@@ -43,8 +43,8 @@ fn corpus_exchanges(dir: &Path) -> Vec<(String, String)> {
     exchanges
 }
 
-/// Every eighth exchange in each language, up to `per_language`, so the
-/// sample spans greetings, API questions and small talk.
+/// Picks every eighth exchange in one language, up to `per_language`, so
+/// the sample spans greetings, API questions and small talk.
 fn sample(exchanges: &[(String, String)], chinese: bool, per_language: usize) -> Vec<(String, String)> {
     exchanges.iter().filter(|(user, _)| is_chinese(user) == chinese).step_by(8).take(per_language).cloned().collect()
 }

@@ -135,8 +135,8 @@ pub fn load_chat_model(dir: &Path) -> anyhow::Result<(Gpt, Tokenizer)> {
     Ok((loaded.gpt, tokenizer))
 }
 
-/// Reads messages from `input` line by line and answers each one, keeping
-/// the conversation, until `/exit` or the end of input.
+/// Reads messages from `input` line by line and replies to each one,
+/// keeping the conversation, until `/exit` or the end of input.
 ///
 /// When `interactive` (stdin is a terminal), a banner and a `> ` prompt
 /// are printed; otherwise only the replies, one per line.

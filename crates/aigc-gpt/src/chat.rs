@@ -7,10 +7,11 @@
 //! <|bos|> [<|system|> system <|end|>] (<|user|> u <|end|> <|assistant|> a <|end|>)* <|user|> message <|end|> <|assistant|>
 //! ```
 //!
-//! generates with the KV cache until the model writes `<|end|>` (or any
-//! other special token), a stop string appears, `max_tokens` are written or
-//! the context is full, and streams the reply through a [`StreamDecoder`], so
-//! the callback only ever sees whole UTF-8 characters.
+//! and generates with the KV cache. Generation stops when the model writes
+//! `<|end|>` (or any other special token), a stop string appears,
+//! `max_tokens` are written or the context is full. The reply streams
+//! through a [`StreamDecoder`], so the callback receives only whole UTF-8
+//! characters.
 //!
 //! The rendered conversation plus [`ChatSession::reply_room`] tokens must fit
 //! in `block_size`. When it does not, the oldest turns are dropped (the
@@ -23,11 +24,11 @@ use aigc_tokenizer::{ChatTemplate, Message, Role, StreamDecoder, Tokenizer, Toke
 use crate::model::{Gpt, DEFAULT_SEED};
 use crate::sample::SamplingConfig;
 
-/// How a [`ChatSession`] generates its replies.
+/// Generation settings of a [`ChatSession`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChatOptions {
-    /// How each token is picked; [`SamplingConfig::greedy`] reproduces what
-    /// the model learnt most closely.
+    /// The rule that picks each token. [`SamplingConfig::greedy`] reproduces
+    /// what the model learnt most closely.
     pub sampling: SamplingConfig,
     /// Maximum number of tokens in one reply, `<|end|>` included. At least 1.
     pub max_tokens: usize,
@@ -64,13 +65,13 @@ impl ChatOptions {
 /// One exchange of the conversation: a user message and the model's reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Turn {
-    /// What the user wrote.
+    /// The user's message.
     pub user: String,
     /// The model's reply, as it was streamed.
     pub assistant: String,
 }
 
-/// Why a reply ended.
+/// The reason a reply ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FinishReason {
     /// The model wrote `<|end|>`, or another special token, which cannot be
@@ -91,7 +92,7 @@ pub struct ChatReply {
     pub text: String,
     /// Tokens generated, including a closing special token.
     pub tokens: usize,
-    /// Why generation stopped.
+    /// The reason generation stopped.
     pub finish: FinishReason,
     /// Oldest turns removed from the history to fit the context.
     pub dropped_turns: usize,
@@ -154,8 +155,8 @@ impl<'a> ChatSession<'a> {
         Ok(ChatSession { model, tokenizer, options, system: None, turns: Vec::new(), rng })
     }
 
-    /// The same session with a system message, which frames every reply and
-    /// is never dropped.
+    /// Sets a system message, which frames every reply and is never dropped,
+    /// and returns the session.
     pub fn with_system(mut self, system: impl Into<String>) -> Self {
         self.set_system(Some(system.into()));
         self
@@ -166,27 +167,27 @@ impl<'a> ChatSession<'a> {
         self.system = system;
     }
 
-    /// The system message, if any.
+    /// Returns the system message, if any.
     pub fn system(&self) -> Option<&str> {
         self.system.as_deref()
     }
 
-    /// The turns kept so far, oldest first.
+    /// Returns the turns kept so far, oldest first.
     pub fn turns(&self) -> &[Turn] {
         &self.turns
     }
 
-    /// The model that writes the replies.
+    /// Returns the model that writes the replies.
     pub fn model(&self) -> &'a Gpt {
         self.model
     }
 
-    /// The tokenizer of the model.
+    /// Returns the tokenizer of the model.
     pub fn tokenizer(&self) -> &'a Tokenizer {
         self.tokenizer
     }
 
-    /// The generation options.
+    /// Returns the generation options.
     pub fn options(&self) -> &ChatOptions {
         &self.options
     }
@@ -206,13 +207,13 @@ impl<'a> ChatSession<'a> {
         self.options.max_tokens.min(block_size / 2).max(1)
     }
 
-    /// The history as messages, system message first.
+    /// Returns the history as messages, system message first.
     pub fn messages(&self) -> Vec<Message> {
         self.messages_with(0, None)
     }
 
-    /// The system message, the turns from `first_turn` on, and `user` as the
-    /// last message when given.
+    /// Lists the system message, the turns from `first_turn` on, and `user`
+    /// as the last message when given.
     fn messages_with(&self, first_turn: usize, user: Option<&str>) -> Vec<Message> {
         let mut messages = Vec::with_capacity(2 * self.turns.len() + 2);
         if let Some(system) = &self.system {

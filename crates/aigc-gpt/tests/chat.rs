@@ -1,8 +1,10 @@
-//! `ChatSession` on a small byte-level model trained here to memorise a few
-//! short conversations (one in Chinese, one with a system message, one of
-//! two turns), so replies are known in advance: stopping at
-//! `<|end|>`, stop strings, `max_tokens`, streaming whole characters,
-//! seeding, history, dropping old turns, too-long messages and `reset`.
+//! `ChatSession`: stopping at `<|end|>`, stop strings, `max_tokens`,
+//! streaming whole characters, seeding, history, dropping old turns,
+//! too-long messages and `reset`.
+//!
+//! The model is a small byte-level GPT trained here to memorise a few short
+//! conversations (one in Chinese, one with a system message, one of two
+//! turns), so every greedy reply is known in advance.
 
 use std::sync::OnceLock;
 
@@ -313,5 +315,6 @@ fn mismatched_tokenizer_is_rejected() {
     let model = Gpt::new(config().with_vocab_size(300)).unwrap();
     let tokenizer = Tokenizer::byte_level();
     let error = ChatSession::new(&model, &tokenizer, greedy()).err().expect("vocab mismatch").to_string();
-    assert!(error.contains("262 tokens") && error.contains("vocab_size is 300"), "{error}");
+    assert!(error.contains("262 tokens"), "the error names the tokenizer's size: {error}");
+    assert!(error.contains("vocab_size is 300"), "the error names the model's size: {error}");
 }

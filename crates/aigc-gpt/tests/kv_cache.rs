@@ -1,7 +1,7 @@
-//! The KV cache against the full forward pass: logits at every position,
-//! for a whole-prompt prefill, token-by-token decoding and mixed chunk
-//! sizes; overflow handling; and cached generation against
-//! `generate_uncached`.
+//! The KV cache against the full forward pass. Logits must agree at every
+//! position for a whole-prompt prefill, token-by-token decoding and mixed
+//! chunk sizes. A chunk that overflows the cache is rejected, and cached
+//! generation must match `generate_uncached`.
 //!
 //! The weights are redrawn with a large spread (std 0.5) so that logits
 //! differ by whole units between tokens: with GPT-2's initialisation
@@ -19,7 +19,7 @@ fn config(block_size: usize) -> GptConfig {
     GptConfig { vocab_size: 61, n_layer: 2, n_head: 4, n_embd: 32, block_size, dropout: 0.0, bias: true }
 }
 
-/// A model whose every parameter is drawn from N(0, 0.5²), from `seed`.
+/// Builds a model whose every parameter is drawn from N(0, 0.5²), from `seed`.
 fn spread_model(config: GptConfig, seed: u64) -> Gpt {
     let model = Gpt::new(config).unwrap();
     let mut rng = Rng::seed(seed);
@@ -159,7 +159,7 @@ fn greedy_cached_equals_uncached() {
     for prompt_len in [1, 5, 31] {
         let prompt = random_ids(prompt_len, 61, 16 + prompt_len as u64);
         // Every token up to and including the one predicted from a full
-        // context of block_size tokens; after that the cached path shifts
+        // context of block_size tokens. After that the cached path shifts
         // its context and the uncached one slides, so they may part.
         let new_tokens = block_size - prompt_len + 1;
         let cached = model.generate(&prompt, new_tokens, &greedy, &[], &mut Rng::seed(0)).unwrap();

@@ -152,6 +152,11 @@ const ANIMALS: &[(&str, &str, &str, &str)] = &[
     ("frog", "ribbit", "青蛙", "呱呱"),
 ];
 
+/// Most turns in one training conversation. With the chat's default
+/// `--max-tokens`, the history kept in the demo model's 128-token context
+/// rarely holds more than two earlier exchanges.
+pub const MAX_TURNS: usize = 3;
+
 /// Small sums, for templated arithmetic: "what is a plus b?".
 const SUMS: &[(u32, u32)] = &[(1, 1), (1, 2), (2, 2), (2, 3), (3, 4), (4, 5), (5, 5), (6, 3), (7, 2), (8, 1)];
 
@@ -174,20 +179,22 @@ pub fn exchanges() -> Vec<Exchange> {
     all
 }
 
-/// Builds the training conversations: `pairings` seeded shuffles of the
-/// exchanges, each cut into consecutive two-turn conversations, so every
-/// exchange is learnt both as a first turn and after other turns.
-pub fn conversations(exchanges: &[Exchange], pairings: usize, seed: u64) -> Vec<Conversation> {
+/// Builds the training conversations from `rounds` seeded shuffles of the
+/// exchanges. Each shuffle is cut into consecutive conversations of one to
+/// `MAX_TURNS` turns, so every exchange is learnt as a first turn and after
+/// other turns, and the model learns to answer the latest question.
+pub fn conversations(exchanges: &[Exchange], rounds: usize, seed: u64) -> Vec<Conversation> {
     let mut rng = aigc_tensor::Rng::seed(seed);
     let mut conversations = Vec::new();
     let mut order: Vec<usize> = (0..exchanges.len()).collect();
-    for _ in 0..pairings {
+    for _ in 0..rounds {
         rng.shuffle(&mut order);
-        for (position, &first) in order.iter().enumerate() {
-            let second = order[(position + 1) % order.len()];
-            let mut pair = exchanges[first].to_conversation();
-            pair.extend(exchanges[second].to_conversation());
-            conversations.push(pair);
+        let mut rest = order.as_slice();
+        while !rest.is_empty() {
+            let turns = (1 + rng.below(MAX_TURNS)).min(rest.len());
+            let (group, tail) = rest.split_at(turns);
+            conversations.push(group.iter().flat_map(|&index| exchanges[index].to_conversation()).collect());
+            rest = tail;
         }
     }
     conversations
@@ -230,17 +237,22 @@ mod tests {
     }
 
     #[test]
-    fn each_pairing_has_every_exchange_in_both_turns() {
+    fn each_round_covers_every_exchange_once() {
         let all = exchanges();
         let conversations = conversations(&all, 3, 1);
-        assert_eq!(conversations.len(), 3 * all.len());
-        for pairing in conversations.chunks(all.len()) {
-            let firsts: HashSet<&str> = pairing.iter().map(|c| c[0].content.as_str()).collect();
-            let seconds: HashSet<&str> = pairing.iter().map(|c| c[2].content.as_str()).collect();
-            assert_eq!(firsts.len(), all.len(), "every question opens one conversation");
-            assert_eq!(seconds.len(), all.len(), "every question is asked once after another turn");
-            assert!(pairing.iter().all(|c| c.len() == 4 && c[0].content != c[2].content));
+        let users: Vec<&str> = conversations
+            .iter()
+            .flat_map(|c| c.iter().filter(|m| m.role == Role::User).map(|m| m.content.as_str()))
+            .collect();
+        assert_eq!(users.len(), 3 * all.len(), "each round asks every question once");
+        let distinct: HashSet<&str> = users.iter().copied().collect();
+        assert_eq!(distinct.len(), all.len());
+        for conversation in &conversations {
+            let turns = conversation.len() / 2;
+            assert!((1..=MAX_TURNS).contains(&turns), "{turns} turns");
+            assert_eq!(conversation.len(), 2 * turns, "user and assistant messages alternate");
         }
+        assert!(conversations.iter().any(|c| c.len() == 2 * MAX_TURNS), "some conversations have {MAX_TURNS} turns");
     }
 
     #[test]

@@ -32,8 +32,8 @@ const SEED: u64 = 1337;
 const VOCAB_SIZE: usize = 1024;
 /// Conversations per optimizer step.
 const BATCH_SIZE: usize = 12;
-/// Shuffles of the exchanges cut into two-turn conversations.
-const PAIRINGS: usize = 8;
+/// Shuffles of the exchanges cut into training conversations.
+const ROUNDS: usize = 12;
 /// Optimizer steps.
 const STEPS: usize = 1000;
 /// Steps between progress lines, and the span of the reported final loss.
@@ -41,7 +41,7 @@ const LOG_INTERVAL: usize = 100;
 /// Peak learning rate of the warm-up + cosine schedule.
 const LEARNING_RATE: f32 = 3e-3;
 
-/// The demo model: small enough to memorise the corpus in minutes on two cores.
+/// Returns the demo model's shape, small enough to memorise the corpus in minutes on two cores.
 fn model_config(vocab_size: usize) -> GptConfig {
     GptConfig { vocab_size, n_layer: 2, n_head: 4, n_embd: 128, block_size: 128, dropout: 0.0, bias: true }
 }
@@ -67,15 +67,16 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     // 1. The corpus, written out so users can see what the model learns.
     let exchanges = corpus::exchanges();
-    let conversations = corpus::conversations(&exchanges, PAIRINGS, SEED);
+    let conversations = corpus::conversations(&exchanges, ROUNDS, SEED);
     let singles: Vec<_> = exchanges.iter().map(Exchange::to_conversation).collect();
     write_file(&args.out.join(CORPUS_FILE), &corpus::to_jsonl(&singles))?;
     write_file(&args.out.join(TRAINING_FILE), &corpus::to_jsonl(&conversations))?;
     tracing::info!(
-        "wrote {} exchanges to {} and {} two-turn training conversations to {}",
+        "wrote {} exchanges to {} and {} training conversations of 1 to {} turns to {}",
         exchanges.len(),
         CORPUS_FILE,
         conversations.len(),
+        corpus::MAX_TURNS,
         TRAINING_FILE
     );
 
@@ -133,26 +134,32 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
 }
 
 /// Logs how many corpus questions get their corpus answer under greedy
-/// decoding, asked first and asked after another exchange.
+/// decoding, asked first and asked after one or two other exchanges.
 fn report_memorised(model: &Gpt, tokenizer: &Tokenizer, exchanges: &[Exchange]) -> anyhow::Result<()> {
     let options = ChatOptions { sampling: SamplingConfig::greedy(), max_tokens: 64, ..ChatOptions::default() };
     let mut session = ChatSession::new(model, tokenizer, options)?;
     let mut first_turn = Vec::new();
-    let mut second_turn = 0;
+    let mut later_turn = [0usize; 2];
     for (index, exchange) in exchanges.iter().enumerate() {
         session.reset();
         if session.send(&exchange.user, |_| {})?.text == exchange.assistant {
             first_turn.push(exchange);
         }
-        // A fixed, mostly unseen earlier turn: the model has to answer the latest question.
-        session.reset();
-        session.send(&exchanges[(index * 7 + 3) % exchanges.len()].user, |_| {})?;
-        second_turn += usize::from(session.send(&exchange.user, |_| {})?.text == exchange.assistant);
+        // Fixed earlier turns, mostly unseen together: the model has to answer the latest question.
+        for (earlier, matched) in later_turn.iter_mut().enumerate() {
+            session.reset();
+            for step in 0..=earlier {
+                session.send(&exchanges[(index * 7 + 3 + 11 * step) % exchanges.len()].user, |_| {})?;
+            }
+            *matched += usize::from(session.send(&exchange.user, |_| {})?.text == exchange.assistant);
+        }
     }
     tracing::info!(
-        "greedy replies match {} of {} corpus answers as a first turn, {second_turn} after another exchange",
+        "greedy replies match {} of {} corpus answers as a first turn, {} after one other exchange, {} after two",
         first_turn.len(),
-        exchanges.len()
+        exchanges.len(),
+        later_turn[0],
+        later_turn[1]
     );
     for exchange in exchanges.iter().filter(|e| !first_turn.contains(e)).take(3) {
         tracing::info!("not memorised: {:?} → {:?}", exchange.user, exchange.assistant);
