@@ -17,9 +17,10 @@ const TRIM_THRESHOLD: libc::c_int = 1 << 30;
 /// default glibc serves blocks above 128 KiB with `mmap` and returns them
 /// to the kernel on `free`, so the next step takes a page fault and a
 /// zeroed page for every 4 KiB it touches again. Raising both thresholds
-/// keeps that memory in the process: about 9 % more tokens/s for the tiny
-/// preset on one thread (measured with `aigc bench`, see
-/// docs/benchmarks.md), at the cost of a few percent of peak RSS.
+/// keeps that memory in the process: the tiny preset trained about 9 %
+/// faster on one thread (CPU time per step, median of 3 alternating runs
+/// on the machine of docs/benchmarks.md), and the small preset's peak RSS
+/// grew by 5 %.
 ///
 /// Does nothing on other platforms and C libraries.
 pub fn keep_freed_memory() {

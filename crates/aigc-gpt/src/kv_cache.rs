@@ -12,11 +12,14 @@
 
 mod decode;
 
+use std::sync::Arc;
+
 use aigc_autograd::{Result, Tensor};
 use aigc_nn::KEY_BLOCK;
 use aigc_tensor::Error;
 
 use crate::model::Gpt;
+use decode::DecodeWeights;
 
 /// Keys and values of one layer for up to `capacity` positions: keys
 /// transposed, `(H, D, keys_stride)`, the layout the fused attention kernel
@@ -41,13 +44,18 @@ impl LayerCache {
 /// The cached keys and values of every layer for one sequence (batch 1).
 ///
 /// The buffers for all `block_size` positions are allocated up front, so a
-/// step appends in place.
+/// step appends in place. When a sequence starts (the first call after
+/// [`Gpt::new_kv_cache`] or [`KvCache::clear`]), the cache also copies the
+/// model's weights, transposed for fast one-token steps. It decodes the
+/// rest of the sequence with that copy, so, like the cached keys and
+/// values, the copy belongs to the weights the sequence started with.
 #[derive(Clone)]
 pub struct KvCache {
     layers: Vec<LayerCache>,
     len: usize,
     capacity: usize,
     n_embd: usize,
+    weights: Option<Arc<DecodeWeights>>,
 }
 
 impl std::fmt::Debug for KvCache {
@@ -91,7 +99,8 @@ impl Gpt {
     /// An empty cache sized for this model.
     pub fn new_kv_cache(&self) -> KvCache {
         let (capacity, n_embd) = (self.config.block_size, self.config.n_embd);
-        KvCache { layers: vec![LayerCache::new(capacity, n_embd); self.config.n_layer], len: 0, capacity, n_embd }
+        let layers = vec![LayerCache::new(capacity, n_embd); self.config.n_layer];
+        KvCache { layers, len: 0, capacity, n_embd, weights: None }
     }
 
     /// Runs `ids` as the next positions after those in `cache`, appends their
@@ -125,9 +134,14 @@ impl Gpt {
                 format!("token id {bad} is outside the model's vocabulary of {} ids", self.config.vocab_size),
             ));
         }
+
+        if cache.len == 0 {
+            cache.weights = Some(Arc::new(DecodeWeights::of(self)));
+        }
+        let weights = cache.weights.clone().expect("set when the sequence started");
         // The new keys and values land past `len`, so until `len` moves a
         // failure leaves the cache as it was.
-        let logits = self.decode(ids, cache.len, &mut cache.layers)?;
+        let logits = weights.decode(ids, cache.len, &mut cache.layers)?;
         cache.len += n;
         Ok(logits)
     }

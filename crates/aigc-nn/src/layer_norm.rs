@@ -2,7 +2,7 @@
 
 use aigc_autograd::{Error, Result, Var};
 use aigc_tensor::parallel::PARALLEL_THRESHOLD;
-use aigc_tensor::Tensor;
+use aigc_tensor::{simd, Tensor};
 use rayon::prelude::*;
 
 use crate::module::{Module, ParamKind, Parameter};
@@ -23,7 +23,7 @@ const ROWS_PER_TASK: usize = 64;
 /// ```
 /// use aigc_autograd::Var;
 /// use aigc_nn::{LayerNorm, Module};
-/// use aigc_tensor::Tensor;
+/// use aigc_tensor::{simd, Tensor};
 /// let ln = LayerNorm::new(4, true);
 /// let x = Var::new(Tensor::from_vec(vec![1.0, 2.0, 3.0, 4.0], &[1, 4])?);
 /// let y = ln.forward(&x)?.value();
@@ -83,15 +83,16 @@ pub fn layer_norm(x: &Var, weight: &Var, bias: Option<&Var>, eps: f32) -> Result
     let xs = x_value.as_slice().expect("contiguous");
     let (gamma_values, beta_values) =
         (gamma.as_slice().expect("contiguous"), beta.as_ref().map(|b| b.as_slice().expect("contiguous")));
-    let normalise = |(row, y_row): (usize, &mut [f32])| {
-        normalise_row(&xs[row * dim..(row + 1) * dim], y_row, gamma_values, beta_values, eps)
+    let normalise = |(block, y_block): (usize, &mut [f32])| {
+        let start = block * ROWS_PER_TASK * dim;
+        normalise_rows(&xs[start..start + y_block.len()], y_block, gamma_values, beta_values, eps)
     };
     let statistics: Vec<(f32, f32)> = if dim == 0 {
         Vec::new()
     } else if out.len() >= PARALLEL_THRESHOLD {
-        out.par_chunks_mut(dim).enumerate().map(normalise).collect()
+        out.par_chunks_mut(ROWS_PER_TASK * dim).enumerate().flat_map_iter(normalise).collect()
     } else {
-        out.chunks_mut(dim).enumerate().map(normalise).collect()
+        normalise((0, &mut out))
     };
     let (mean, rstd): (Vec<f32>, Vec<f32>) = statistics.into_iter().unzip();
     let value = Tensor::from_vec(out, x_value.shape())?;
@@ -132,9 +133,7 @@ pub fn layer_norm_rows(x: &[f32], gamma: &[f32], beta: Option<&[f32]>, eps: f32,
         ));
     }
     if dim > 0 {
-        for (x_row, y_row) in x.chunks_exact(dim).zip(out.chunks_exact_mut(dim)) {
-            normalise_row(x_row, y_row, gamma, beta, eps);
-        }
+        normalise_rows(x, out, gamma, beta, eps);
     }
     Ok(())
 }
@@ -156,19 +155,123 @@ fn check_shapes(x: &[usize], gamma: &[usize], beta: Option<&[usize]>) -> Result<
     Ok(())
 }
 
+/// Normalises each row of `x` (rows of `gamma.len()` elements) into `y`
+/// and returns each row's mean and 1/√(var + eps), vectorised with AVX2
+/// when the CPU has it.
+fn normalise_rows(x: &[f32], y: &mut [f32], gamma: &[f32], beta: Option<&[f32]>, eps: f32) -> Vec<(f32, f32)> {
+    #[inline(always)]
+    fn body(x: &[f32], y: &mut [f32], gamma: &[f32], beta: Option<&[f32]>, eps: f32) -> Vec<(f32, f32)> {
+        let dim = gamma.len();
+        x.chunks_exact(dim).zip(y.chunks_exact_mut(dim)).map(|(x_row, y_row)| normalise_row(x_row, y_row, gamma, beta, eps)).collect()
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn body_avx2(x: &[f32], y: &mut [f32], gamma: &[f32], beta: Option<&[f32]>, eps: f32) -> Vec<(f32, f32)> {
+        body(x, y, gamma, beta, eps)
+    }
+    #[cfg(target_arch = "x86_64")]
+    if simd::avx2_fma_available() {
+        // SAFETY: the CPU has AVX2 and FMA, checked just above.
+        return unsafe { body_avx2(x, y, gamma, beta, eps) };
+    }
+    body(x, y, gamma, beta, eps)
+}
+
+#[inline(always)]
+fn sum_f64(x: &[f32], f: impl Fn(f64) -> f64) -> f64 {
+    let mut partial = [0.0f64; 8];
+    let mut chunks = x.chunks_exact(8);
+    for chunk in &mut chunks {
+        for lane in 0..8 {
+            partial[lane] += f(chunk[lane] as f64);
+        }
+    }
+    for (lane, &v) in chunks.remainder().iter().enumerate() {
+        partial[lane] += f(v as f64);
+    }
+    ((partial[0] + partial[4]) + (partial[2] + partial[6])) + ((partial[1] + partial[5]) + (partial[3] + partial[7]))
+}
+
 /// Writes the normalised, scaled and shifted `x_row` into `y_row`, and
 /// returns the row's mean and 1/√(var + eps), with the biased variance
-/// (divided by D).
+/// (divided by D). The sums use the fixed-order partial sums of
+/// [`simd::sum`], so the result does not depend on the CPU features.
+#[inline(always)]
 fn normalise_row(x_row: &[f32], y_row: &mut [f32], gamma: &[f32], beta: Option<&[f32]>, eps: f32) -> (f32, f32) {
     let n = x_row.len() as f32;
-    let mean = x_row.iter().sum::<f32>() / n;
-    let variance = x_row.iter().map(|&v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    let mean = sum_f64(x_row, |v| v) / n as f64;
+    let variance = sum_f64(x_row, |v| (v - mean) * (v - mean)) / n as f64;
+    let (mean, variance) = (mean as f32, variance as f32);
     let rstd = 1.0 / (variance + eps).sqrt();
-    for i in 0..x_row.len() {
-        let shift = beta.map_or(0.0, |b| b[i]);
-        y_row[i] = (x_row[i] - mean) * rstd * gamma[i] + shift;
+    match beta {
+        Some(beta) => {
+            for (((y, &x), &g), &b) in y_row.iter_mut().zip(x_row).zip(gamma).zip(beta) {
+                *y = (x - mean) * rstd * g + b;
+            }
+        }
+        None => {
+            for ((y, &x), &g) in y_row.iter_mut().zip(x_row).zip(gamma) {
+                *y = (x - mean) * rstd * g;
+            }
+        }
     }
     (mean, rstd)
+}
+
+/// The inputs of the backward pass, read row by row.
+struct BackwardRows<'a> {
+    xs: &'a [f32],
+    gs: &'a [f32],
+    gamma: &'a [f32],
+    mean: &'a [f32],
+    rstd: &'a [f32],
+    need_dx: bool,
+}
+
+impl BackwardRows<'_> {
+    /// Writes dx of `rows` into `dx_block` (when needed) and returns their
+    /// sums of dγ and dβ; vectorised with AVX2 when the CPU has it.
+    fn run(&self, rows: std::ops::Range<usize>, dx_block: &mut [f32]) -> (Vec<f32>, Vec<f32>) {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn run_avx2(inputs: &BackwardRows, rows: std::ops::Range<usize>, dx_block: &mut [f32]) -> (Vec<f32>, Vec<f32>) {
+            inputs.body(rows, dx_block)
+        }
+        #[cfg(target_arch = "x86_64")]
+        if simd::avx2_fma_available() {
+            // SAFETY: the CPU has AVX2 and FMA, checked just above.
+            return unsafe { run_avx2(self, rows, dx_block) };
+        }
+        self.body(rows, dx_block)
+    }
+
+    #[inline(always)]
+    fn body(&self, rows: std::ops::Range<usize>, dx_block: &mut [f32]) -> (Vec<f32>, Vec<f32>) {
+        let dim = self.gamma.len();
+        let mut dgamma = vec![0.0f32; dim];
+        let mut dbeta = vec![0.0f32; dim];
+        let mut x_hat = vec![0.0f32; dim];
+        let first_row = rows.start;
+        for row in rows {
+            let (mean, rstd) = (self.mean[row], self.rstd[row]);
+            let x_row = &self.xs[row * dim..(row + 1) * dim];
+            let g_row = &self.gs[row * dim..(row + 1) * dim];
+            for ((((h, &x), &g), dg), db) in x_hat.iter_mut().zip(x_row).zip(g_row).zip(&mut dgamma).zip(&mut dbeta) {
+                *h = (x - mean) * rstd;
+                *dg += g * *h;
+                *db += g;
+            }
+            if self.need_dx {
+                let mean_g = simd::dot(g_row, self.gamma) / dim as f32;
+                let mean_g_xhat = simd::sum_map3(g_row, self.gamma, &x_hat, |g, gamma, h| g * gamma * h) / dim as f32;
+                let dx_row = &mut dx_block[(row - first_row) * dim..(row - first_row + 1) * dim];
+                for (((dx, &g), &gamma), &h) in dx_row.iter_mut().zip(g_row).zip(self.gamma).zip(&x_hat) {
+                    *dx = rstd * (g * gamma - mean_g - h * mean_g_xhat);
+                }
+            }
+        }
+        (dgamma, dbeta)
+    }
 }
 
 struct LayerNormGrads {
@@ -196,36 +299,10 @@ fn layer_norm_backward(
     // Each task handles a block of rows: it writes their dx and returns its
     // partial sums of dγ and dβ, which are added up at the end.
     let rows_per_task = if xs.len() >= PARALLEL_THRESHOLD { ROWS_PER_TASK } else { mean.len().max(1) };
+    let inputs = BackwardRows { xs, gs, gamma: gamma_values, mean, rstd, need_dx: needs[0] };
     let task = |first_row: usize, dx_block: &mut [f32]| -> (Vec<f32>, Vec<f32>) {
-        let mut dgamma = vec![0.0f32; dim];
-        let mut dbeta = vec![0.0f32; dim];
-        let mut x_hat = vec![0.0f32; dim];
         let last_row = (first_row + rows_per_task).min(mean.len());
-        for row in first_row..last_row {
-            let x_row = &xs[row * dim..(row + 1) * dim];
-            let g_row = &gs[row * dim..(row + 1) * dim];
-            for i in 0..dim {
-                x_hat[i] = (x_row[i] - mean[row]) * rstd[row];
-                dgamma[i] += g_row[i] * x_hat[i];
-                dbeta[i] += g_row[i];
-            }
-            if needs[0] {
-                let (mut mean_g, mut mean_g_xhat) = (0.0f32, 0.0f32);
-                for i in 0..dim {
-                    let g_hat = g_row[i] * gamma_values[i];
-                    mean_g += g_hat;
-                    mean_g_xhat += g_hat * x_hat[i];
-                }
-                mean_g /= dim as f32;
-                mean_g_xhat /= dim as f32;
-                let dx_row = &mut dx_block[(row - first_row) * dim..(row - first_row + 1) * dim];
-                for i in 0..dim {
-                    let g_hat = g_row[i] * gamma_values[i];
-                    dx_row[i] = rstd[row] * (g_hat - mean_g - x_hat[i] * mean_g_xhat);
-                }
-            }
-        }
-        (dgamma, dbeta)
+        inputs.run(first_row..last_row, dx_block)
     };
     let add = |(mut a_gamma, mut a_beta): (Vec<f32>, Vec<f32>), (b_gamma, b_beta): (Vec<f32>, Vec<f32>)| {
         a_gamma.iter_mut().zip(&b_gamma).for_each(|(a, b)| *a += b);

@@ -64,6 +64,41 @@ pub fn sum(a: &[f32]) -> f32 {
     add_lanes(&partial)
 }
 
+/// Returns `Σ f(a[i])`, with [`LANES`] partial sums.
+#[inline(always)]
+pub fn sum_map(a: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut partial = [0.0f32; LANES];
+    let mut chunks = a.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for lane in 0..LANES {
+            partial[lane] += f(chunk[lane]);
+        }
+    }
+    for (lane, &x) in chunks.remainder().iter().enumerate() {
+        partial[lane] += f(x);
+    }
+    add_lanes(&partial)
+}
+
+/// Returns `Σ f(a[i], b[i], c[i])` over the shortest length, with [`LANES`] partial sums.
+#[inline(always)]
+pub fn sum_map3(a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f32) -> f32) -> f32 {
+    let n = a.len().min(b.len()).min(c.len());
+    let (a, b, c) = (&a[..n], &b[..n], &c[..n]);
+    let mut partial = [0.0f32; LANES];
+    let full = n / LANES * LANES;
+    for start in (0..full).step_by(LANES) {
+        let (a, b, c) = (&a[start..start + LANES], &b[start..start + LANES], &c[start..start + LANES]);
+        for lane in 0..LANES {
+            partial[lane] += f(a[lane], b[lane], c[lane]);
+        }
+    }
+    for i in full..n {
+        partial[i - full] += f(a[i], b[i], c[i]);
+    }
+    add_lanes(&partial)
+}
+
 /// Adds the partial sums pairwise, in a fixed order.
 #[inline(always)]
 fn add_lanes(partial: &[f32; LANES]) -> f32 {

@@ -266,9 +266,9 @@ mod avx2 {
         c: *mut f32,
         ldc: usize,
     ) {
+        let full_rows = m / TILE_ROWS * TILE_ROWS;
         for column in (0..n).step_by(BLOCK) {
-            let mut row = 0;
-            while row + TILE_ROWS <= m {
+            for row in (0..full_rows).step_by(TILE_ROWS) {
                 let mut tile = [[_mm256_setzero_ps(); 2]; TILE_ROWS];
                 for p in 0..k {
                     let b_row = b.add(p * ldb + column);
@@ -282,19 +282,45 @@ mod avx2 {
                 for (r, tile_row) in tile.iter().enumerate() {
                     add_to(c.add((row + r) * ldc + column), tile_row);
                 }
-                row += TILE_ROWS;
             }
-            while row < m {
-                let mut tile = [_mm256_setzero_ps(); 2];
-                for p in 0..k {
-                    let b_row = b.add(p * ldb + column);
-                    let a_value = _mm256_set1_ps(*a.add(row * a_rows + p * a_columns));
-                    tile[0] = _mm256_fmadd_ps(a_value, _mm256_loadu_ps(b_row), tile[0]);
-                    tile[1] = _mm256_fmadd_ps(a_value, _mm256_loadu_ps(b_row.add(8)), tile[1]);
-                }
-                add_to(c.add(row * ldc + column), &tile);
-                row += 1;
+        }
+        // The last m % 4 rows, one at a time, with up to four column blocks
+        // in flight so that up to eight independent sums hide the FMA
+        // latency (a single query of a KV-cache step lands here).
+        for row in full_rows..m {
+            let a_row = a.add(row * a_rows);
+            let c_row = c.add(row * ldc);
+            let mut column = 0;
+            while column + 4 * BLOCK <= n {
+                row_blocks::<4>(k, a_row, a_columns, b.add(column), ldb, c_row.add(column));
+                column += 4 * BLOCK;
             }
+            if column + 2 * BLOCK <= n {
+                row_blocks::<2>(k, a_row, a_columns, b.add(column), ldb, c_row.add(column));
+                column += 2 * BLOCK;
+            }
+            if column < n {
+                row_blocks::<1>(k, a_row, a_columns, b.add(column), ldb, c_row.add(column));
+            }
+        }
+    }
+
+    /// Adds one row of products, `G` column blocks wide: `c[j] += Σ_p a[p·a_columns]·b[p·ldb + j]`
+    /// for j < 16·G.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn row_blocks<const G: usize>(k: usize, a: *const f32, a_columns: usize, b: *const f32, ldb: usize, c: *mut f32) {
+        let mut tile = [[_mm256_setzero_ps(); 2]; G];
+        for p in 0..k {
+            let b_row = b.add(p * ldb);
+            let a_value = _mm256_set1_ps(*a.add(p * a_columns));
+            for (j, block) in tile.iter_mut().enumerate() {
+                block[0] = _mm256_fmadd_ps(a_value, _mm256_loadu_ps(b_row.add(j * BLOCK)), block[0]);
+                block[1] = _mm256_fmadd_ps(a_value, _mm256_loadu_ps(b_row.add(j * BLOCK + 8)), block[1]);
+            }
+        }
+        for (j, block) in tile.iter().enumerate() {
+            add_to(c.add(j * BLOCK), block);
         }
     }
 

@@ -1,0 +1,64 @@
+//! The KV cache decodes with the same rounding as the full forward pass, and
+//! with the weights its sequence started with.
+
+use aigc_gpt::{Gpt, GptConfig};
+use aigc_nn::Module;
+use aigc_tensor::{Rng, Tensor};
+
+fn config() -> GptConfig {
+    GptConfig { vocab_size: 61, n_layer: 2, n_head: 4, n_embd: 64, block_size: 40, dropout: 0.0, bias: true }
+}
+
+/// Draws every parameter of `model` from N(0, std²), so that logits spread over several units.
+fn redraw(model: &Gpt, std: f32, seed: u64) {
+    let mut rng = Rng::seed(seed);
+    for param in model.parameters() {
+        let shape = param.var.shape();
+        let values = (0..shape.iter().product::<usize>()).map(|_| std * rng.normal()).collect();
+        param.var.set_value(Tensor::from_vec(values, &shape).unwrap()).unwrap();
+    }
+}
+
+fn full_logits(model: &Gpt, ids: &[u32]) -> Tensor {
+    let input = Tensor::from_vec(ids.iter().map(|&id| id as f32).collect(), &[1, ids.len()]).unwrap();
+    let logits = aigc_autograd::no_grad(|| model.logits(&input)).unwrap().value();
+    logits.reshape(&[ids.len(), model.config.vocab_size]).unwrap()
+}
+
+fn ids(len: usize, seed: u64) -> Vec<u32> {
+    let mut rng = Rng::seed(seed);
+    (0..len).map(|_| rng.below(61) as u32).collect()
+}
+
+#[test]
+fn cached_logits_equal_full_pass_bit_for_bit() {
+    if aigc_tensor::gemm::kernel().name() != "avx2" {
+        return; // the bit-for-bit claim is about the AVX2 GEMM kernel (AIGC_GEMM may pick another)
+    }
+    let model = Gpt::new(config()).unwrap();
+    redraw(&model, 0.5, 1);
+    let ids = ids(40, 2);
+    let full = full_logits(&model, &ids);
+    let mut cache = model.new_kv_cache();
+    let prefill = model.forward_cached(&ids[..17], &mut cache).unwrap();
+    assert_eq!(prefill.to_vec(), full.narrow(0, 0, 17).unwrap().to_vec(), "prefill of 17 tokens");
+    for t in 17..40 {
+        let step = model.forward_cached(&ids[t..t + 1], &mut cache).unwrap();
+        assert_eq!(step.to_vec(), full.narrow(0, t, 1).unwrap().to_vec(), "position {t}");
+    }
+}
+
+#[test]
+fn cleared_cache_uses_new_weights() {
+    let model = Gpt::new(config()).unwrap();
+    redraw(&model, 0.5, 3);
+    let ids = ids(12, 4);
+    let mut cache = model.new_kv_cache();
+    model.forward_cached(&ids, &mut cache).unwrap();
+
+    redraw(&model, 0.5, 5);
+    cache.clear();
+    let logits = model.forward_cached(&ids, &mut cache).unwrap();
+    let difference = logits.max_abs_diff(&full_logits(&model, &ids));
+    assert!(difference <= 1e-5, "max |cached - full| = {difference:e} after new weights");
+}
