@@ -6,8 +6,8 @@
 
 use aigc_autograd::{Result, Tensor, Var};
 use aigc_nn::{
-    prefix_parameters, sparse_categorical_crossentropy, CausalSelfAttention, Dropout, Embedding, Init, LayerNorm,
-    Mlp, Module, Parameter,
+    prefix_generators, prefix_parameters, sparse_categorical_crossentropy, CausalSelfAttention, Dropout, Embedding,
+    Generator, Init, LayerNorm, Mlp, Module, Parameter,
 };
 use aigc_tensor::{Error, Rng};
 
@@ -63,6 +63,12 @@ impl Module for Block {
     fn set_training(&mut self, training: bool) {
         self.attn.set_training(training);
         self.mlp.set_training(training);
+    }
+
+    fn generators(&self) -> Vec<Generator> {
+        let mut generators = prefix_generators("attn", self.attn.generators());
+        generators.extend(prefix_generators("mlp", self.mlp.generators()));
+        generators
     }
 }
 
@@ -175,5 +181,14 @@ impl Module for Gpt {
         for block in &mut self.h {
             block.set_training(training);
         }
+    }
+
+    /// The dropout generators: `drop.rng`, then each block's.
+    fn generators(&self) -> Vec<Generator> {
+        let mut generators = prefix_generators("drop", self.drop.generators());
+        for (i, block) in self.h.iter().enumerate() {
+            generators.extend(prefix_generators(&format!("h.{i}"), block.generators()));
+        }
+        generators
     }
 }

@@ -1,11 +1,11 @@
 //! Inverted dropout.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use aigc_autograd::{Error, Result, Var};
 use aigc_tensor::{Rng, Tensor};
 
-use crate::module::{Module, Parameter};
+use crate::module::{Generator, Module, Parameter};
 
 /// Inverted dropout (Srivastava et al., 2014): in training mode each element
 /// is zeroed with probability `p` and the survivors are scaled by 1/(1 − p),
@@ -14,7 +14,9 @@ use crate::module::{Module, Parameter};
 /// A new layer is in training mode, as in PyTorch; call
 /// [`Module::set_training`] with `false` for evaluation, where dropout is
 /// the identity. It is also the identity when `p` is 0. The masks come from
-/// the layer's own seeded generator, so a run is reproducible.
+/// the layer's own seeded generator, so a run is reproducible, and
+/// [`Module::generators`] exposes that generator (named `rng`) so a
+/// checkpoint can save its state.
 ///
 /// ```
 /// use aigc_autograd::Var;
@@ -32,7 +34,8 @@ use crate::module::{Module, Parameter};
 pub struct Dropout {
     p: f32,
     training: bool,
-    rng: Mutex<Rng>,
+    /// Shared with the handles [`Module::generators`] returns.
+    rng: Arc<Mutex<Rng>>,
 }
 
 impl Dropout {
@@ -44,7 +47,7 @@ impl Dropout {
         if !(0.0..1.0).contains(&p) {
             return Err(Error::invalid("dropout", format!("the probability p = {p} must be in [0, 1)")));
         }
-        Ok(Dropout { p, training: true, rng: Mutex::new(Rng::seed(seed)) })
+        Ok(Dropout { p, training: true, rng: Arc::new(Mutex::new(Rng::seed(seed))) })
     }
 
     /// Returns the probability of zeroing an element.
@@ -70,10 +73,11 @@ impl std::fmt::Debug for Dropout {
 }
 
 impl Clone for Dropout {
-    /// Copies the layer, including the generator's current state.
+    /// Copies the layer, including the generator's current state. The copy
+    /// draws from its own generator, not from the original's.
     fn clone(&self) -> Self {
         let rng = self.rng.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        Dropout { p: self.p, training: self.training, rng: Mutex::new(rng) }
+        Dropout { p: self.p, training: self.training, rng: Arc::new(Mutex::new(rng)) }
     }
 }
 
@@ -99,6 +103,10 @@ impl Module for Dropout {
 
     fn parameters(&self) -> Vec<Parameter> {
         Vec::new()
+    }
+
+    fn generators(&self) -> Vec<Generator> {
+        vec![Generator::new("rng", Arc::clone(&self.rng))]
     }
 
     fn set_training(&mut self, training: bool) {

@@ -75,5 +75,5 @@ pub use linear::{linear, Dense, Linear};
 pub use loss::{categorical_crossentropy, mse, sparse_categorical_crossentropy, IGNORE_INDEX};
 pub use metrics::{accuracy, perplexity, sparse_categorical_accuracy};
 pub use mlp::Mlp;
-pub use module::{prefix_parameters, Module, ParamKind, Parameter};
+pub use module::{prefix_generators, prefix_parameters, Generator, Module, ParamKind, Parameter};
 pub use sequential::Sequential;

@@ -6,7 +6,7 @@ use aigc_tensor::Rng;
 use crate::dropout::Dropout;
 use crate::init::Init;
 use crate::linear::Linear;
-use crate::module::{prefix_parameters, Module, Parameter};
+use crate::module::{prefix_generators, prefix_parameters, Generator, Module, Parameter};
 
 /// The transformer feed-forward block, as in GPT-2:
 ///
@@ -64,5 +64,9 @@ impl Module for Mlp {
 
     fn set_training(&mut self, training: bool) {
         self.dropout.set_training(training);
+    }
+
+    fn generators(&self) -> Vec<Generator> {
+        prefix_generators("dropout", self.dropout.generators())
     }
 }

@@ -1,6 +1,9 @@
 //! The [`Module`] trait and named parameters.
 
+use std::sync::{Arc, Mutex};
+
 use aigc_autograd::{Result, Var};
+use aigc_tensor::Rng;
 
 /// What role a parameter plays; optimizers use it to decide on weight decay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -44,6 +47,49 @@ pub fn prefix_parameters(prefix: &str, parameters: Vec<Parameter>) -> Vec<Parame
     parameters.into_iter().map(|p| p.prefixed(prefix)).collect()
 }
 
+/// A random generator that a layer draws from in training mode (the masks
+/// of [`crate::Dropout`]), with its stable dotted name, such as
+/// `h.0.attn.resid_dropout.rng`.
+///
+/// The handle shares the layer's generator, so a checkpoint can read its
+/// state with [`Generator::state`] and a resumed run can put it back with
+/// [`Generator::set_state`], and the resumed run then draws the same masks
+/// as one that never stopped.
+#[derive(Debug, Clone)]
+pub struct Generator {
+    /// Dotted path from the root module, like a [`Parameter`]'s name.
+    pub name: String,
+    rng: Arc<Mutex<Rng>>,
+}
+
+impl Generator {
+    /// Creates a handle named `name` on the shared generator `rng`.
+    pub fn new(name: impl Into<String>, rng: Arc<Mutex<Rng>>) -> Self {
+        Generator { name: name.into(), rng }
+    }
+
+    /// Returns a copy of the generator's current state.
+    pub fn state(&self) -> Rng {
+        self.rng.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Replaces the generator's state, so the layer's next draws continue from `state`.
+    pub fn set_state(&self, state: Rng) {
+        *self.rng.lock().unwrap_or_else(|e| e.into_inner()) = state;
+    }
+
+    /// The same generator with `prefix.` in front of its name.
+    pub fn prefixed(mut self, prefix: &str) -> Self {
+        self.name = format!("{prefix}.{}", self.name);
+        self
+    }
+}
+
+/// Prefixes every generator name with `prefix.`: how containers name their children's generators.
+pub fn prefix_generators(prefix: &str, generators: Vec<Generator>) -> Vec<Generator> {
+    generators.into_iter().map(|g| g.prefixed(prefix)).collect()
+}
+
 /// A layer or model: a differentiable function with named parameters.
 pub trait Module: Send + Sync {
     /// Runs the layer on `input`.
@@ -56,6 +102,14 @@ pub trait Module: Send + Sync {
     /// Only layers that behave differently (Dropout) need to override it.
     fn set_training(&mut self, training: bool) {
         let _ = training;
+    }
+
+    /// The random generators the module draws from in training mode, in a
+    /// fixed order, with names relative to this module. Layers that draw
+    /// (Dropout) and the containers that hold them override it; the default
+    /// is none.
+    fn generators(&self) -> Vec<Generator> {
+        Vec::new()
     }
 
     /// The total number of scalar parameters.

@@ -2,7 +2,7 @@
 
 use aigc_autograd::{Result, Var};
 
-use crate::module::{prefix_parameters, Module, Parameter};
+use crate::module::{prefix_generators, prefix_parameters, Generator, Module, Parameter};
 
 /// Layers applied one after another, like Keras `Sequential` and PyTorch
 /// `nn.Sequential`. Parameters are named `"{index}.{name}"` (`0.weight`,
@@ -89,5 +89,13 @@ impl Module for Sequential {
         for layer in &mut self.layers {
             layer.set_training(training);
         }
+    }
+
+    fn generators(&self) -> Vec<Generator> {
+        self.layers
+            .iter()
+            .enumerate()
+            .flat_map(|(index, layer)| prefix_generators(&index.to_string(), layer.generators()))
+            .collect()
     }
 }

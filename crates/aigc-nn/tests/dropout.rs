@@ -1,5 +1,5 @@
 use aigc_autograd::Var;
-use aigc_nn::{Dropout, Module};
+use aigc_nn::{Dropout, Module, ReLU, Sequential};
 use aigc_tensor::Tensor;
 
 #[test]
@@ -68,4 +68,37 @@ fn dropout_is_reproducible_from_seed() {
     let first = dropout.forward(&x).unwrap().value();
     let second = dropout.forward(&x).unwrap().value();
     assert_ne!(first.to_vec(), second.to_vec());
+}
+
+#[test]
+fn dropout_generator_state_restores_masks() {
+    let x = Var::new(Tensor::ones(&[64]));
+    let dropout = Dropout::new(0.5, 11).unwrap();
+    let generators = dropout.generators();
+    assert_eq!(generators.len(), 1);
+    assert_eq!(generators[0].name, "rng");
+
+    let saved = generators[0].state();
+    let first = dropout.forward(&x).unwrap().value().to_vec();
+    // Another layer with another seed draws the first layer's mask once it gets the saved state.
+    let other = Dropout::new(0.5, 99).unwrap();
+    other.generators()[0].set_state(saved);
+    assert_eq!(other.forward(&x).unwrap().value().to_vec(), first);
+}
+
+#[test]
+fn dropout_clone_has_its_own_generator() {
+    let x = Var::new(Tensor::ones(&[64]));
+    let dropout = Dropout::new(0.5, 11).unwrap();
+    let copy = dropout.clone();
+    let from_original = dropout.forward(&x).unwrap().value().to_vec();
+    // The copy did not advance when the original drew.
+    assert_eq!(copy.forward(&x).unwrap().value().to_vec(), from_original);
+}
+
+#[test]
+fn sequential_names_its_generators() {
+    let model = Sequential::new().add(Dropout::new(0.1, 1).unwrap()).add(ReLU).add(Dropout::new(0.2, 2).unwrap());
+    let names: Vec<String> = model.generators().into_iter().map(|g| g.name).collect();
+    assert_eq!(names, ["0.rng", "2.rng"]);
 }

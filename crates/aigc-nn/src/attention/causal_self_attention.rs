@@ -10,7 +10,7 @@ use crate::attention::fused::FusedAttention;
 use crate::dropout::Dropout;
 use crate::init::Init;
 use crate::linear::Linear;
-use crate::module::{prefix_parameters, Module, Parameter};
+use crate::module::{prefix_generators, prefix_parameters, Generator, Module, Parameter};
 
 /// Multi-head causal self-attention with a fused query/key/value projection.
 ///
@@ -187,5 +187,11 @@ impl Module for CausalSelfAttention {
     fn set_training(&mut self, training: bool) {
         self.attn_dropout.set_training(training);
         self.resid_dropout.set_training(training);
+    }
+
+    fn generators(&self) -> Vec<Generator> {
+        let mut generators = prefix_generators("attn_dropout", self.attn_dropout.generators());
+        generators.extend(prefix_generators("resid_dropout", self.resid_dropout.generators()));
+        generators
     }
 }
