@@ -19,11 +19,14 @@
 
 use aigc_nn::Parameter;
 use aigc_optim::LrSchedule;
+use aigc_optim::SavedTensor;
 use aigc_tensor::Tensor;
-use serde::Serialize;
+use bincode::Options;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrainError};
 use crate::history::History;
+use crate::training_state::CallbackState;
 
 /// A callback's requests to the training loop.
 #[derive(Debug, Clone, PartialEq)]
@@ -143,11 +146,59 @@ pub trait Callback: Send {
         Ok(())
     }
 
+    /// Runs after a step whose loss or gradient norm was NaN or infinite was
+    /// skipped, when [`crate::StepOptions::skip_nonfinite`] or
+    /// [`crate::FitOptions::skip_nonfinite`] is on.
+    fn on_step_skipped(&mut self, skipped: &SkippedStep) -> Result<()> {
+        let _ = skipped;
+        Ok(())
+    }
+
     /// Runs once after the last step, also when a callback stopped training.
     fn on_train_end(&mut self, history: &History, params: &[Parameter]) -> Result<()> {
         let _ = (history, params);
         Ok(())
     }
+
+    /// Returns the state that a checkpoint of [`crate::Model::fit_batches`]
+    /// saves, so that a resumed run continues the callback where it stopped
+    /// (counters, best values), or `None` for a callback without state (the
+    /// default). Called after [`Callback::on_train_begin`].
+    fn state(&self) -> Result<Option<CallbackState>> {
+        Ok(None)
+    }
+
+    /// Restores a state that [`Callback::state`] returned, when a run resumes;
+    /// called after [`Callback::on_train_begin`]. The default fails, so a
+    /// callback that saves a state must also load it.
+    fn load_state(&mut self, state: &CallbackState) -> Result<()> {
+        Err(TrainError::invalid(
+            "resume",
+            format!("the callback saved a state of kind {:?} but does not implement Callback::load_state", state.kind),
+        ))
+    }
+}
+
+/// A step that [`crate::StepOptions::skip_nonfinite`] skipped, passed to
+/// [`Callback::on_step_skipped`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SkippedStep {
+    /// The skipped step, counting from 1.
+    pub step: usize,
+    /// The step's loss.
+    pub loss: f32,
+    /// The step's global gradient norm, before clipping.
+    pub grad_norm: f32,
+    /// The skipped step's learning rate times [`crate::NONFINITE_LR_FACTOR`],
+    /// set on the optimizer for the next step.
+    pub lr: f32,
+    /// The factor every later scheduled learning rate is multiplied by:
+    /// [`crate::NONFINITE_LR_FACTOR`] to the power of all skips so far.
+    pub lr_scale: f32,
+    /// Steps skipped in a row, this one included. After
+    /// [`crate::MAX_CONSECUTIVE_SKIPS`] of them, the next non-finite step
+    /// stops training with [`TrainError::Diverged`].
+    pub consecutive: usize,
 }
 
 /// Stops training when a monitored value has not improved for `patience`
@@ -248,6 +299,19 @@ impl EarlyStopping {
     }
 }
 
+/// What [`EarlyStopping`] saves in a checkpoint.
+#[derive(Serialize, Deserialize)]
+struct EarlyStoppingState {
+    monitor: String,
+    best: Option<f32>,
+    wait: u64,
+    stopped_epoch: Option<u64>,
+    best_weights: Option<Vec<SavedTensor>>,
+}
+
+/// The kind [`EarlyStopping`] saves its state under.
+const EARLY_STOPPING: &str = "EarlyStopping";
+
 impl Callback for EarlyStopping {
     fn on_train_begin(&mut self, _params: &[Parameter]) -> Result<()> {
         self.best = None;
@@ -297,6 +361,54 @@ impl Callback for EarlyStopping {
         Ok(())
     }
 
+    /// Saves the best value, the checks since it, and with
+    /// `restore_best_weights` the best weights.
+    fn state(&self) -> Result<Option<CallbackState>> {
+        let state = EarlyStoppingState {
+            monitor: self.monitor.clone(),
+            best: self.best,
+            wait: self.wait as u64,
+            stopped_epoch: self.stopped_epoch.map(|at| at as u64),
+            best_weights: self.best_weights.as_ref().map(|weights| {
+                weights.iter().map(|w| SavedTensor { shape: w.shape().to_vec(), data: w.to_vec() }).collect()
+            }),
+        };
+        let data = state_options()
+            .serialize(&state)
+            .map_err(|e| TrainError::invalid("EarlyStopping", format!("could not encode the state: {e}")))?;
+        Ok(Some(CallbackState { kind: EARLY_STOPPING.to_string(), data }))
+    }
+
+    /// Restores a saved state; fails when it monitors another value.
+    fn load_state(&mut self, saved: &CallbackState) -> Result<()> {
+        const OP: &str = "EarlyStopping (resume)";
+        let state: EarlyStoppingState = state_options()
+            .with_limit(saved.data.len() as u64)
+            .deserialize(&saved.data)
+            .map_err(|e| TrainError::invalid(OP, format!("the saved state does not decode: {e}")))?;
+        if state.monitor != self.monitor {
+            return Err(TrainError::invalid(
+                OP,
+                format!(
+                    "the checkpoint's EarlyStopping monitored {:?}, this one monitors {:?}; monitor the same value to resume",
+                    state.monitor, self.monitor
+                ),
+            ));
+        }
+        let best_weights = match state.best_weights {
+            Some(weights) => Some(
+                weights.into_iter().map(|w| Tensor::from_vec(w.data, &w.shape)).collect::<aigc_tensor::Result<Vec<_>>>()?,
+            ),
+            None => None,
+        };
+        let too_large = |value: u64| TrainError::invalid(OP, format!("the saved count {value} does not fit in usize"));
+        self.best = state.best;
+        self.wait = usize::try_from(state.wait).map_err(|_| too_large(state.wait))?;
+        self.stopped_epoch = state.stopped_epoch.map(|at| usize::try_from(at).map_err(|_| too_large(at))).transpose()?;
+        self.best_weights = best_weights;
+        Ok(())
+    }
+
     fn on_train_end(&mut self, _history: &History, params: &[Parameter]) -> Result<()> {
         if let Some(weights) = self.best_weights.take() {
             for (param, weight) in params.iter().zip(weights) {
@@ -305,6 +417,11 @@ impl Callback for EarlyStopping {
         }
         Ok(())
     }
+}
+
+/// The bincode settings of callback states: the same as the training state's payload.
+fn state_options() -> impl Options {
+    bincode::DefaultOptions::new().with_fixint_encoding().with_little_endian()
 }
 
 /// Sets the learning rate at the start of each epoch to `schedule.lr(epoch)`,

@@ -43,8 +43,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Result, TrainError};
 use crate::fault::{self, Interruption, Stage};
 pub use crate::training_state::{
-    decode_training_state, encode_training_state, tensors_digest, weights_digest, PartialSums, TrainingState,
-    TRAINING_STATE_VERSION,
+    decode_training_state, encode_training_state, tensors_digest, weights_digest, CallbackState, GeneratorState,
+    NonfiniteState, PartialSums, TrainingState, TRAINING_STATE_VERSION,
 };
 
 /// The version of the model-directory format this build writes and reads.

@@ -43,7 +43,8 @@ pub enum TrainError {
     /// The loss or the gradient norm became NaN or infinite, so training
     /// stopped before the update could spread it into the weights.
     #[error(
-        "{op}: training diverged at step {step}: loss {loss}, gradient norm {grad_norm}; {}",
+        "{op}: training diverged at step {step}: loss {loss}, gradient norm {grad_norm}{}; {}",
+        skipped_note(*skipped),
         diverged_advice(last_checkpoint)
     )]
     Diverged {
@@ -55,6 +56,9 @@ pub enum TrainError {
         loss: f32,
         /// The global gradient norm before clipping.
         grad_norm: f32,
+        /// Non-finite steps skipped in a row just before this one, with
+        /// `skip_nonfinite` on; 0 otherwise.
+        skipped: usize,
         /// The step and directory of the last checkpoint this run wrote, if any.
         last_checkpoint: Option<(usize, PathBuf)>,
     },
@@ -86,6 +90,14 @@ pub enum TrainError {
         /// The problem, with the offending value.
         message: String,
     },
+}
+
+/// The part of a [`TrainError::Diverged`] message that counts the skipped steps.
+fn skipped_note(skipped: usize) -> String {
+    match skipped {
+        0 => String::new(),
+        n => format!(", after {n} non-finite steps in a row were skipped with the learning rate halved at each"),
+    }
 }
 
 /// The advice that ends a [`TrainError::Diverged`] message.

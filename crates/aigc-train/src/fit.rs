@@ -10,7 +10,9 @@ use crate::callbacks::{run_hooks, Callback, EpochLogs, StepLog};
 use crate::error::{Result, TrainError};
 use crate::history::History;
 use crate::model::Model;
+use crate::nonfinite::NonfiniteGuard;
 use crate::progress::Progress;
+use crate::training_state::NonfiniteState;
 use crate::running::RunningMetrics;
 use crate::step::check_clip;
 
@@ -47,6 +49,12 @@ pub struct FitOptions {
     pub clip_grad_norm: Option<f32>,
     /// Whether to show progress on stderr.
     pub verbose: bool,
+    /// Skip a batch whose loss or gradient norm is NaN or infinite instead of
+    /// stopping, and multiply the learning rate by
+    /// [`crate::NONFINITE_LR_FACTOR`], as [`crate::StepOptions::skip_nonfinite`]
+    /// does. A callback that sets the rate later (such as
+    /// [`crate::LearningRateScheduler`]) replaces the lowered rate.
+    pub skip_nonfinite: bool,
 }
 
 impl Default for FitOptions {
@@ -63,6 +71,7 @@ impl Default for FitOptions {
             callbacks: Vec::new(),
             clip_grad_norm: None,
             verbose: true,
+            skip_nonfinite: false,
         }
     }
 }
@@ -126,6 +135,12 @@ impl FitOptions {
         self.verbose = verbose;
         self
     }
+
+    /// Sets [`FitOptions::skip_nonfinite`].
+    pub fn skip_nonfinite(mut self, skip: bool) -> Self {
+        self.skip_nonfinite = skip;
+        self
+    }
 }
 
 /// Training and validation data after `validation_split` is applied.
@@ -163,7 +178,9 @@ impl<N: Module> Model<N> {
     /// `validation_split` is outside (0, 1) or leaves either part empty, or
     /// both `validation_data` and `validation_split` are set. Fails during
     /// training when shapes do not fit the model, a callback fails, or the
-    /// loss diverges ([`TrainError::Diverged`]).
+    /// loss or gradient norm is NaN or infinite ([`TrainError::Diverged`];
+    /// with [`FitOptions::skip_nonfinite`], only after
+    /// [`crate::MAX_CONSECUTIVE_SKIPS`] skipped batches in a row).
     pub fn fit_with(&mut self, x: &Tensor, y: &Tensor, mut options: FitOptions) -> Result<History> {
         const OP: &str = "fit";
         self.compiled(OP)?;
@@ -206,6 +223,7 @@ impl<N: Module> Model<N> {
         let mut rng = Rng::seed(options.seed);
         let mut progress = Progress::new(options.verbose);
         let mut history = History::new();
+        let mut guard = NonfiniteGuard::new(options.skip_nonfinite, NonfiniteState::default());
         let mut step = 0;
 
         for epoch in 0..options.epochs {
@@ -222,8 +240,9 @@ impl<N: Module> Model<N> {
 
             progress.begin_epoch(epoch, options.epochs, batches_per_epoch);
             let started = Instant::now();
+            let mut position = Position { progress: &mut progress, history: &mut history, guard: &mut guard, step: &mut step };
             let EpochRun { running, rows_done, mut stop } =
-                self.train_epoch(data, &order, options, params, callbacks, &mut progress, &mut step, total_steps)?;
+                self.train_epoch(data, &order, options, params, callbacks, &mut position, total_steps)?;
             let samples_per_s = per_second(rows_done, started);
 
             let mut values = running.values("");
@@ -264,8 +283,7 @@ impl<N: Module> Model<N> {
         options: &FitOptions,
         params: &[Parameter],
         callbacks: &mut [Box<dyn Callback>],
-        progress: &mut Progress,
-        step: &mut usize,
+        position: &mut Position<'_>,
         total_steps: usize,
     ) -> Result<EpochRun> {
         const OP: &str = "fit";
@@ -280,15 +298,21 @@ impl<N: Module> Model<N> {
             } else {
                 (data.x.narrow(0, start, len)?, data.y.narrow(0, start, len)?)
             };
-            *step += 1;
+            *position.step += 1;
+            let step = *position.step;
             let step_started = Instant::now();
-            let output = self.train_step(OP, params, &x, &y, options.clip_grad_norm, *step)?;
-            running.add(output.loss, &output.logits, &y, len)?;
+            let result = self.train_step(OP, params, &x, &y, options.clip_grad_norm, step);
+            let optimizer = self.compiled.as_mut().expect("checked by fit_with").optimizer.as_mut();
             rows_done += len;
+            // A skipped batch reports no step log and adds nothing to the means.
+            let Some(output) = position.guard.check(result, optimizer, callbacks, position.history)? else {
+                continue;
+            };
+            running.add(output.loss, &output.logits, &y, len)?;
 
             let optimizer = self.compiled.as_mut().expect("checked by fit_with").optimizer.as_mut();
             let log = StepLog {
-                step: *step,
+                step,
                 steps: total_steps,
                 loss: output.loss,
                 lr: optimizer.learning_rate(),
@@ -298,13 +322,22 @@ impl<N: Module> Model<N> {
             };
             let stop =
                 run_hooks(callbacks, optimizer, |callback, control| callback.on_step_end(&log, params, control))?;
-            progress.update_batch(&running.values(""), per_second(rows_done, started));
+            position.progress.update_batch(&running.values(""), per_second(rows_done, started));
             if stop {
                 return Ok(EpochRun { running, rows_done, stop: true });
             }
         }
         Ok(EpochRun { running, rows_done, stop: false })
     }
+}
+
+/// Where the run is, carried across epochs: the progress display, the
+/// history, the non-finite guard and the steps taken.
+struct Position<'a> {
+    progress: &'a mut Progress,
+    history: &'a mut History,
+    guard: &'a mut NonfiniteGuard,
+    step: &'a mut usize,
 }
 
 /// The outcome of [`Model::train_epoch`].

@@ -17,7 +17,9 @@ use crate::error::{Result, TrainError};
 use crate::history::History;
 use crate::model::Model;
 use crate::progress::Progress;
-use crate::resume::{Checkpointer, Resumed};
+use crate::nonfinite::NonfiniteGuard;
+use crate::resume::{callback_states, generator_states, restore_callbacks, Checkpointer, Resumed, RunState};
+use crate::training_state::NonfiniteState;
 use crate::running::RunningMetrics;
 use crate::step::check_clip;
 
@@ -65,6 +67,12 @@ pub struct StepOptions {
     /// A flag that, once set (for example by a Ctrl-C handler), stops
     /// training at the next step boundary, after writing a checkpoint.
     pub stop_flag: Option<Arc<AtomicBool>>,
+    /// Skip a step whose loss or gradient norm is NaN or infinite instead of
+    /// stopping: no weight changes, the learning rate (and every later
+    /// scheduled rate) is multiplied by [`crate::NONFINITE_LR_FACTOR`], and
+    /// [`Callback::on_step_skipped`] reports it. The non-finite step after
+    /// [`crate::MAX_CONSECUTIVE_SKIPS`] skips in a row still stops training.
+    pub skip_nonfinite: bool,
 }
 
 impl Default for StepOptions {
@@ -84,6 +92,7 @@ impl Default for StepOptions {
             checkpoint_dir: None,
             checkpoint_interval: None,
             stop_flag: None,
+            skip_nonfinite: false,
         }
     }
 }
@@ -144,11 +153,12 @@ impl StepOptions {
 
     /// Continues a run from `state`, as saved in a checkpoint: training
     /// starts at step `state.step + 1` with the saved optimizer state, batch
-    /// generators and partial sums, so every later loss equals the one an
-    /// uninterrupted run with the same seed and thread count computes, bit
-    /// for bit. The model must already hold the checkpoint's weights (load
-    /// both with [`crate::checkpoint::load_checkpoint`]), and
-    /// [`StepOptions::seed`] is replaced by the state's.
+    /// generators, dropout generators, callback states and partial sums, so
+    /// every later loss equals the one an uninterrupted run with the same
+    /// seed, callbacks and thread count computes, bit for bit. The model
+    /// must already hold the checkpoint's weights (load both with
+    /// [`crate::checkpoint::load_checkpoint`]), and [`StepOptions::seed`] is
+    /// replaced by the state's.
     pub fn resume_from(mut self, state: TrainingState) -> Self {
         self.resume = Some(state);
         self
@@ -169,6 +179,12 @@ impl StepOptions {
     /// Sets [`StepOptions::stop_flag`].
     pub fn stop_flag(mut self, flag: Arc<AtomicBool>) -> Self {
         self.stop_flag = Some(flag);
+        self
+    }
+
+    /// Sets [`StepOptions::skip_nonfinite`].
+    pub fn skip_nonfinite(mut self, skip: bool) -> Self {
+        self.skip_nonfinite = skip;
         self
     }
 }
@@ -210,7 +226,9 @@ impl<N: Module> Model<N> {
     /// resume state does not fit the model, its optimizer or `steps`; during
     /// training when a batch does not fit the model, the source, a callback
     /// or a checkpoint write fails, or the loss or gradient norm is NaN or
-    /// infinite ([`TrainError::Diverged`], which names the last checkpoint).
+    /// infinite ([`TrainError::Diverged`], which names the last checkpoint;
+    /// with [`StepOptions::skip_nonfinite`], only after
+    /// [`crate::MAX_CONSECUTIVE_SKIPS`] skipped steps in a row).
     pub fn fit_batches(&mut self, batches: &mut dyn BatchSource, mut options: StepOptions) -> Result<History> {
         const OP: &str = "fit_batches";
         self.compiled(OP)?;
@@ -227,13 +245,16 @@ impl<N: Module> Model<N> {
         check_clip(OP, options.clip_grad_norm)?;
 
         let params = self.net.parameters();
-        let resumed = match options.resume.take() {
+        let mut resumed = match options.resume.take() {
             Some(state) => Some(self.restore(state, &options, &params)?),
             None => None,
         };
         let mut callbacks = std::mem::take(&mut options.callbacks);
         for callback in callbacks.iter_mut() {
             callback.on_train_begin(&params)?;
+        }
+        if let Some(saved) = resumed.as_mut().and_then(|resumed| resumed.callbacks.take()) {
+            restore_callbacks(&mut callbacks, &saved)?;
         }
 
         self.net.set_training(true);
@@ -262,6 +283,8 @@ impl<N: Module> Model<N> {
         let mut history = History::new();
         let seed = resumed.as_ref().map_or(options.seed, |resumed| resumed.seed);
         let mut checkpointer = Checkpointer::new(options, seed);
+        let nonfinite = resumed.as_ref().map_or_else(NonfiniteState::default, |resumed| resumed.nonfinite);
+        let mut guard = NonfiniteGuard::new(options.skip_nonfinite, nonfinite);
 
         let (start, mut rng, mut validation_rng, mut since_eval, mut window) = match resumed {
             Some(resumed) => {
@@ -295,18 +318,27 @@ impl<N: Module> Model<N> {
             let step_started = Instant::now();
             let optimizer = self.compiled.as_mut().expect("checked by fit_batches").optimizer.as_mut();
             if let Some(schedule) = &options.schedule {
-                optimizer.set_learning_rate(schedule.lr(index));
+                optimizer.set_learning_rate(schedule.lr(index) * guard.lr_scale());
             }
             let lr = optimizer.learning_rate();
 
             let (x, y) = batches.next_batch(&mut rng)?;
             let rows = check_xy("fit_batches (next_batch)", &x, &y)?;
-            let output = self
-                .train_step(OP, params, &x, &y, options.clip_grad_norm, step)
+            let result = self.train_step(OP, params, &x, &y, options.clip_grad_norm, step);
+            let optimizer = self.compiled.as_mut().expect("checked by fit_batches").optimizer.as_mut();
+            let output = guard
+                .check(result, optimizer, callbacks, &mut history)
                 .map_err(|error| checkpointer.name_last_checkpoint(error))?;
-            since_eval.add(output.loss, &output.logits, &y, rows)?;
-            window.loss_sum += f64::from(output.loss);
-            window.steps += 1;
+            // A skipped step adds nothing to the loss means, since its loss is not finite.
+            let grad_norm = match &output {
+                Some(output) => {
+                    since_eval.add(output.loss, &output.logits, &y, rows)?;
+                    window.loss_sum += f64::from(output.loss);
+                    window.steps += 1;
+                    output.grad_norm
+                }
+                None => f32::NAN,
+            };
             window.tokens += batches.tokens_per_batch();
             window.time += step_started.elapsed();
             progress.advance_step();
@@ -335,7 +367,7 @@ impl<N: Module> Model<N> {
                     lr,
                     tokens_per_s: window.tokens as f32 / window.time.as_secs_f32().max(f32::MIN_POSITIVE),
                     val_loss,
-                    grad_norm: output.grad_norm,
+                    grad_norm,
                 };
                 window = LogWindow::default();
                 progress.log_step(&log);
@@ -347,9 +379,16 @@ impl<N: Module> Model<N> {
             let interrupted = options.stop_flag.as_ref().is_some_and(|flag| flag.load(Ordering::SeqCst));
             let stop = stop_by_callback || interrupted;
             if checkpointer.is_due(step, stop || step == options.steps) {
-                let partial = window.partial_sums(&since_eval);
-                let optimizer = self.compiled.as_ref().expect("checked by fit_batches").optimizer.as_ref();
-                checkpointer.save(params, step, optimizer, &rng, &validation_rng, partial)?;
+                let run = RunState {
+                    optimizer: self.compiled.as_ref().expect("checked by fit_batches").optimizer.as_ref(),
+                    rng: &rng,
+                    validation_rng: &validation_rng,
+                    partial: window.partial_sums(&since_eval),
+                    generators: generator_states(&self.net),
+                    callbacks: callback_states(callbacks)?,
+                    nonfinite: guard.state(),
+                };
+                checkpointer.save(params, step, run)?;
             }
             if stop {
                 if step < options.steps {

@@ -24,6 +24,7 @@ pub struct History {
     steps: Vec<usize>,
     series: Vec<(String, Vec<f32>)>,
     stopped_early: bool,
+    skipped_steps: Vec<usize>,
 }
 
 impl History {
@@ -109,6 +110,16 @@ impl History {
                 series.push(f32::NAN);
             }
         }
+    }
+
+    /// Returns the steps that `skip_nonfinite` skipped because their loss or
+    /// gradient norm was NaN or infinite, in order.
+    pub fn skipped_steps(&self) -> &[usize] {
+        &self.skipped_steps
+    }
+
+    pub(crate) fn record_skipped(&mut self, step: usize) {
+        self.skipped_steps.push(step);
     }
 
     pub(crate) fn mark_stopped_early(&mut self) {

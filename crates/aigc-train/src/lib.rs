@@ -77,6 +77,7 @@ mod fit_batches;
 mod history;
 pub mod lm_dataset;
 mod model;
+mod nonfinite;
 mod progress;
 mod resume;
 mod running;
@@ -85,7 +86,7 @@ pub mod training_state;
 pub mod train_log;
 
 pub use batches::{BatchSource, TensorBatches};
-pub use callbacks::{Callback, EarlyStopping, EpochLogs, LearningRateScheduler, StepLog, TrainingControl};
+pub use callbacks::{Callback, EarlyStopping, EpochLogs, LearningRateScheduler, SkippedStep, StepLog, TrainingControl};
 pub use compile::{IntoLoss, IntoOptimizer, Loss, Metric, Optimizer, DEFAULT_LEARNING_RATE};
 pub use error::{Result, TrainError};
 pub use evaluate::{Evaluation, DEFAULT_EVAL_BATCH_SIZE};
@@ -93,6 +94,7 @@ pub use fit::FitOptions;
 pub use fit_batches::StepOptions;
 pub use history::History;
 pub use model::Model;
+pub use nonfinite::{MAX_CONSECUTIVE_SKIPS, NONFINITE_LR_FACTOR};
 
 /// The model types with their Keras names.
 pub mod models {

@@ -57,7 +57,7 @@ impl<N: Module> Model<N> {
             None => aigc_optim::grad_norm(params),
         };
         if !loss_value.is_finite() || !grad_norm.is_finite() {
-            return Err(TrainError::Diverged { op, step, loss: loss_value, grad_norm, last_checkpoint: None });
+            return Err(TrainError::Diverged { op, step, loss: loss_value, grad_norm, skipped: 0, last_checkpoint: None });
         }
 
         // 6. Optimizer step.

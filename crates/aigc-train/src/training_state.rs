@@ -27,12 +27,18 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Result, TrainError};
 
-/// The version of `training_state.bin` this build writes and reads.
+/// The version of `training_state.bin` this build writes.
 ///
+/// Version 3 added the model's dropout generators, the callbacks' states and
+/// the non-finite guard's state. Version 2 files still load: their
+/// [`TrainingState::generators`] and [`TrainingState::callbacks`] are `None`,
+/// so dropout masks and callbacks start afresh when such a run resumes.
 /// Version 1 stored a JSON payload without the validation generator, the
 /// thread count or the weights' digest; it cannot resume a run exactly and
 /// is rejected.
-pub const TRAINING_STATE_VERSION: u32 = 2;
+pub const TRAINING_STATE_VERSION: u32 = 3;
+/// The oldest version this build reads.
+const OLDEST_READABLE_VERSION: u32 = 2;
 /// First bytes of a training-state file.
 const STATE_MAGIC: &[u8; 8] = b"AIGCSTAT";
 /// Bytes before the payload: magic, version, length, SHA-256.
@@ -63,6 +69,84 @@ pub struct TrainingState {
     /// Sums since the last evaluation and the last step log, so a run that
     /// resumes between two logs reports the same means as one that did not stop.
     pub partial: PartialSums,
+    /// The model's random generators ([`aigc_nn::Module::generators`]: the
+    /// dropout masks' streams) by name; `None` in a version-2 file.
+    pub generators: Option<Vec<GeneratorState>>,
+    /// The states of the callbacks that keep one ([`crate::Callback::state`]),
+    /// in callback order; `None` in a version-2 file.
+    pub callbacks: Option<Vec<CallbackState>>,
+    /// The learning-rate factor and skip count of
+    /// [`crate::StepOptions::skip_nonfinite`].
+    pub nonfinite: NonfiniteState,
+}
+
+/// The saved state of one of the model's random generators.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GeneratorState {
+    /// The generator's dotted name, such as `h.0.mlp.dropout.rng`.
+    pub name: String,
+    /// Its state when the checkpoint was written.
+    pub rng: Rng,
+}
+
+/// A callback's saved state, from [`crate::Callback::state`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallbackState {
+    /// The kind of callback that saved it, such as `"EarlyStopping"`; a
+    /// resumed run gives each state back to a callback of the same kind.
+    pub kind: String,
+    /// The state, encoded by the callback.
+    pub data: Vec<u8>,
+}
+
+/// What the non-finite guard carries from step to step.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct NonfiniteState {
+    /// The factor the scheduled learning rate is multiplied by: 1, halved at
+    /// each skipped step.
+    pub lr_scale: f32,
+    /// Non-finite steps skipped in a row, up to the current step.
+    pub consecutive_skips: u64,
+}
+
+impl Default for NonfiniteState {
+    fn default() -> Self {
+        NonfiniteState { lr_scale: 1.0, consecutive_skips: 0 }
+    }
+}
+
+/// The payload of a version-2 file: [`TrainingState`] without the fields
+/// that version 3 added.
+#[derive(Deserialize)]
+struct TrainingStateV2 {
+    step: u64,
+    total_steps: u64,
+    optimizer: OptimizerState,
+    rng: Rng,
+    validation_rng: Rng,
+    seed: u64,
+    threads: usize,
+    weights_sha256: String,
+    partial: PartialSums,
+}
+
+impl From<TrainingStateV2> for TrainingState {
+    fn from(old: TrainingStateV2) -> Self {
+        TrainingState {
+            step: old.step,
+            total_steps: old.total_steps,
+            optimizer: old.optimizer,
+            rng: old.rng,
+            validation_rng: old.validation_rng,
+            seed: old.seed,
+            threads: old.threads,
+            weights_sha256: old.weights_sha256,
+            partial: old.partial,
+            generators: None,
+            callbacks: None,
+            nonfinite: NonfiniteState::default(),
+        }
+    }
 }
 
 /// The training loss and metric sums accumulated since the last evaluation
@@ -129,13 +213,41 @@ pub fn encode_training_state(state: &TrainingState) -> Result<Vec<u8>> {
         .with_little_endian()
         .serialize(state)
         .map_err(|e| TrainError::invalid("save", format!("could not encode the training state: {e}")))?;
+    Ok(frame_payload(TRAINING_STATE_VERSION, &payload))
+}
+
+/// Puts the header of format `version` in front of `payload`.
+fn frame_payload(version: u32, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(payload.len() + HEADER_LEN);
     out.extend_from_slice(STATE_MAGIC);
-    out.extend_from_slice(&TRAINING_STATE_VERSION.to_le_bytes());
+    out.extend_from_slice(&version.to_le_bytes());
     out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    out.extend_from_slice(&Sha256::digest(&payload));
-    out.extend_from_slice(&payload);
-    Ok(out)
+    out.extend_from_slice(&Sha256::digest(payload));
+    out.extend_from_slice(payload);
+    out
+}
+
+/// Encodes `state` in the version-2 format, which lacks the generators, the
+/// callbacks and the non-finite guard. Only for testing that old files still load.
+#[doc(hidden)]
+pub fn encode_training_state_v2(state: &TrainingState) -> Result<Vec<u8>> {
+    let old = (
+        state.step,
+        state.total_steps,
+        &state.optimizer,
+        &state.rng,
+        &state.validation_rng,
+        state.seed,
+        state.threads,
+        &state.weights_sha256,
+        &state.partial,
+    );
+    let payload = bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .with_little_endian()
+        .serialize(&old)
+        .map_err(|e| TrainError::invalid("save", format!("could not encode the training state: {e}")))?;
+    Ok(frame_payload(2, &payload))
 }
 
 /// Decodes and verifies the bytes of a `training_state.bin` read from `path`.
@@ -160,9 +272,9 @@ pub fn decode_training_state(path: &Path, bytes: &[u8]) -> Result<TrainingState>
             "format version {version} is newer than this build supports ({TRAINING_STATE_VERSION}); upgrade aigc"
         )));
     }
-    if version < TRAINING_STATE_VERSION {
+    if version < OLDEST_READABLE_VERSION {
         return Err(invalid(format!(
-            "format version {version} is older than this build reads ({TRAINING_STATE_VERSION}), so the run cannot resume from it; the weights still load"
+            "format version {version} is older than this build reads ({OLDEST_READABLE_VERSION} to {TRAINING_STATE_VERSION}), so the run cannot resume from it; delete it to load the weights alone"
         )));
     }
     let mut length = [0u8; 8];
@@ -179,7 +291,10 @@ pub fn decode_training_state(path: &Path, bytes: &[u8]) -> Result<TrainingState>
     if Sha256::digest(payload).as_slice() != &bytes[20..HEADER_LEN] {
         return Err(invalid("checksum mismatch: the payload's SHA-256 differs from the header's, so the file is corrupted".into()));
     }
-    payload_options(payload.len())
-        .deserialize(payload)
-        .map_err(|e| invalid(format!("the payload does not decode as a training state: {e}")))
+    let undecodable = |e: bincode::Error| invalid(format!("the payload does not decode as a training state: {e}"));
+    if version == 2 {
+        let old: TrainingStateV2 = payload_options(payload.len()).deserialize(payload).map_err(undecodable)?;
+        return Ok(old.into());
+    }
+    payload_options(payload.len()).deserialize(payload).map_err(undecodable)
 }

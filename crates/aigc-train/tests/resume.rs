@@ -10,9 +10,15 @@ use aigc_gpt::{Gpt, GptConfig};
 use aigc_nn::Parameter;
 use aigc_optim::WarmupCosine;
 use aigc_tensor::{Rng, Tensor};
-use aigc_train::checkpoint::{self, load_checkpoint, read_training_state, weights_digest};
+use aigc_nn::Module;
+use aigc_train::checkpoint::{
+    self, decode_training_state, load_checkpoint, read_training_state, weights_digest, TrainingState,
+};
 use aigc_train::lm_dataset::TextDataset;
-use aigc_train::{BatchSource, Callback, History, Model, Optimizer, StepLog, StepOptions, TrainError, TrainingControl};
+use aigc_train::training_state::encode_training_state_v2;
+use aigc_train::{
+    BatchSource, Callback, EarlyStopping, History, Model, Optimizer, StepLog, StepOptions, TrainError, TrainingControl,
+};
 
 const STEPS: usize = 100;
 
@@ -29,7 +35,12 @@ fn config() -> GptConfig {
 
 /// A compiled tiny GPT whose initial weights come from `seed`.
 fn model(seed: u64) -> Model<Gpt> {
-    let mut model = Model::from(Gpt::with_seed(config(), seed).unwrap());
+    model_with_dropout(seed, 0.0)
+}
+
+/// A compiled tiny GPT with dropout probability `dropout`.
+fn model_with_dropout(seed: u64, dropout: f32) -> Model<Gpt> {
+    let mut model = Model::from(Gpt::with_seed(config().with_dropout(dropout), seed).unwrap());
     model.compile(Optimizer::adamw(3e-3, 0.1), "sparse_categorical_crossentropy", &["sparse_categorical_accuracy"]).unwrap();
     model
 }
@@ -138,6 +149,147 @@ fn resumed_run_matches_uninterrupted_run() {
     assert_eq!(steps, full_history.steps());
     assert_eq!(weights_digest(&second.parameters()), weights_digest(&full.parameters()), "final weights differ");
     assert_eq!(read_training_state(&dir).unwrap().unwrap().step, STEPS as u64, "the last step is checkpointed");
+}
+
+/// What a run stopped at step 50 and resumed to step 100 produced, beside the uninterrupted run.
+struct Comparison {
+    full_logs: Vec<LogBits>,
+    resumed_logs: Vec<LogBits>,
+    full_history: History,
+    resumed_histories: (History, History),
+    full_digest: String,
+    resumed_digest: String,
+}
+
+/// Runs 100 steps straight, and the same run stopped after step 50 and
+/// resumed, both built by `build` and with `callbacks` added to their options.
+/// `edit_state` may change the state between the two halves.
+fn stop_and_resume(
+    name: &str,
+    build: impl Fn(u64) -> Model<Gpt>,
+    callbacks: impl Fn(StepOptions) -> StepOptions,
+    edit_state: impl FnOnce(TrainingState) -> TrainingState,
+) -> Comparison {
+    let dir = temp_dir(name);
+    let full_logs = Arc::default();
+    let mut full = build(7);
+    let full_history = full.fit_batches(&mut dataset(), callbacks(options(&full_logs))).unwrap();
+
+    let flag = Arc::new(AtomicBool::new(false));
+    let mut source = StopAfter { inner: dataset(), drawn: 0, stop_after: 50, flag: Arc::clone(&flag) };
+    let part_logs = Arc::default();
+    let mut first = build(7);
+    let first_options = callbacks(options(&part_logs)).checkpoint_dir(&dir).stop_flag(flag);
+    let first_history = first.fit_batches(&mut source, first_options).unwrap();
+    assert_eq!(read_training_state(&dir).unwrap().unwrap().step, 50);
+
+    let mut second = build(99);
+    let state = edit_state(load_checkpoint(&dir, &second.parameters()).unwrap());
+    let second_history = second.fit_batches(&mut dataset(), callbacks(options(&part_logs)).resume_from(state)).unwrap();
+
+    let resumed_logs = part_logs.lock().unwrap().clone();
+    let full_logs = full_logs.lock().unwrap().clone();
+    Comparison {
+        full_logs,
+        resumed_logs,
+        full_history,
+        resumed_histories: (first_history, second_history),
+        full_digest: weights_digest(&full.parameters()),
+        resumed_digest: weights_digest(&second.parameters()),
+    }
+}
+
+#[test]
+fn dropout_run_resumes_exactly() {
+    let build = |seed| model_with_dropout(seed, 0.1);
+    let run = stop_and_resume("dropout", build, |options| options, |state| state);
+    assert_eq!(run.resumed_logs, run.full_logs, "step logs differ");
+    let (first, second) = &run.resumed_histories;
+    let mut resumed = series_bits(first, "val_loss");
+    resumed.extend(series_bits(second, "val_loss"));
+    assert_eq!(resumed, series_bits(&run.full_history, "val_loss"));
+    assert_eq!(run.resumed_digest, run.full_digest, "final weights differ");
+}
+
+#[test]
+fn dropout_state_saved_in_checkpoint() {
+    let dir = temp_dir("dropout-state");
+    let mut trained = model_with_dropout(7, 0.1);
+    trained.fit_batches(&mut dataset(), StepOptions::new(3).verbose(false).checkpoint_dir(&dir)).unwrap();
+    let state = read_training_state(&dir).unwrap().unwrap();
+    let saved = state.generators.expect("version 3 saves the generators");
+    let names: Vec<&str> = saved.iter().map(|g| g.name.as_str()).collect();
+    assert_eq!(names, ["drop.rng", "h.0.attn.attn_dropout.rng", "h.0.attn.resid_dropout.rng", "h.0.mlp.dropout.rng"]);
+    let live: Vec<_> = trained.net().generators().iter().map(|g| g.state()).collect();
+    assert_eq!(saved.iter().map(|g| g.rng.clone()).collect::<Vec<_>>(), live, "the states saved are the ones after step 3");
+}
+
+#[test]
+fn version_two_state_resumes_without_dropout_stream() {
+    // A version-2 file has no generators: it loads, and the run resumes
+    // with the masks of freshly built layers, so dropout runs then differ.
+    let to_v2 = |state: TrainingState| {
+        let bytes = encode_training_state_v2(&state).unwrap();
+        assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 2);
+        let old = decode_training_state(std::path::Path::new("v2.bin"), &bytes).unwrap();
+        assert_eq!((old.generators.as_ref(), old.callbacks.as_ref()), (None, None));
+        assert_eq!(TrainingState { generators: state.generators.clone(), callbacks: state.callbacks.clone(), ..old }, state);
+        TrainingState { generators: None, callbacks: None, ..state }
+    };
+    let run = stop_and_resume("v2", |seed| model_with_dropout(seed, 0.1), |options| options, to_v2);
+    let before_stop = |logs: &[LogBits]| logs.iter().filter(|log| log.0 <= 50).cloned().collect::<Vec<_>>();
+    assert_eq!(before_stop(&run.resumed_logs), before_stop(&run.full_logs), "the logs before the stop are the same");
+    assert_ne!(run.resumed_logs, run.full_logs, "other masks after the resume");
+
+    // Without dropout a version-2 state still resumes exactly.
+    let run = stop_and_resume("v2-exact", model, |options| options, to_v2);
+    assert_eq!(run.resumed_logs, run.full_logs);
+    assert_eq!(run.resumed_digest, run.full_digest);
+}
+
+/// EarlyStopping on val_loss that stops at the fourth evaluation (step 80):
+/// min_delta is so large that only the first evaluation counts as an improvement.
+fn early_stopping(options: StepOptions) -> StepOptions {
+    options.callback(EarlyStopping::new("val_loss", 3).min_delta(100.0).restore_best_weights(true))
+}
+
+#[test]
+fn early_stopping_resumes_with_its_counters() {
+    let run = stop_and_resume("early-stopping", model, early_stopping, |state| state);
+    assert!(run.full_history.stopped_early());
+    assert_eq!(run.full_history.steps(), [20, 40, 60, 80]);
+    let (first, second) = &run.resumed_histories;
+    assert_eq!(first.steps(), [20, 40]);
+    assert_eq!(second.steps(), [60, 80], "the resumed run stops where the uninterrupted one did");
+    assert!(second.stopped_early());
+    assert_eq!(run.resumed_logs, run.full_logs);
+    // restore_best_weights put back the step-20 weights, which the checkpoint carried.
+    assert_eq!(run.resumed_digest, run.full_digest);
+}
+
+#[test]
+fn early_stopping_state_is_required_on_resume() {
+    // The checkpoint holds EarlyStopping's state; a run resumed without it is rejected.
+    let dir = temp_dir("early-stopping-missing");
+    let mut first = model(7);
+    first.fit_batches(&mut dataset(), early_stopping(StepOptions::new(10).eval_interval(5).verbose(false)).checkpoint_dir(&dir)).unwrap();
+    let mut second = model(7);
+    let state = load_checkpoint(&dir, &second.parameters()).unwrap();
+    let error = second.fit_batches(&mut dataset(), StepOptions::new(20).verbose(false).resume_from(state)).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "fit_batches (resume): the checkpoint holds the states of the callbacks [EarlyStopping] but this run's callbacks keep [none]; pass the same callbacks, in the same order, as the run that saved it"
+    );
+
+    // One that monitors another value is rejected too.
+    let mut third = model(7);
+    let state = load_checkpoint(&dir, &third.parameters()).unwrap();
+    let options = StepOptions::new(20).verbose(false).resume_from(state).callback(EarlyStopping::new("loss", 3));
+    let error = third.fit_batches(&mut dataset(), options).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "EarlyStopping (resume): the checkpoint's EarlyStopping monitored \"val_loss\", this one monitors \"loss\"; monitor the same value to resume"
+    );
 }
 
 #[test]
