@@ -22,6 +22,13 @@ const TRIM_THRESHOLD: libc::c_int = 1 << 30;
 /// on the machine of docs/benchmarks.md), and the small preset's peak RSS
 /// grew by 5 %.
 ///
+/// Buffers above 32 MiB (the small preset's logits and their gradient are
+/// 64 MiB each) would still get their own `mmap`, so `mmap` is switched off
+/// altogether and every block comes from the heap: page faults of a
+/// small-preset benchmark run (1 warm-up and 3 timed steps, one thread) fell
+/// from 282 k to 176 k, about the count that first touching the peak RSS
+/// needs, and CPU time by 3 %.
+///
 /// Does nothing on other platforms and C libraries.
 pub fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -30,5 +37,6 @@ pub fn keep_freed_memory() {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
         libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD);
+        libc::mallopt(libc::M_MMAP_MAX, 0);
     }
 }
