@@ -12,6 +12,10 @@
 //! is the slow reference, and the larger shapes would take seconds per
 //! iteration. Products above 2³⁰ multiply-adds take 10 samples instead of
 //! criterion's 100.
+//!
+//! The group `fma_peak` measures the ceiling: chains of AVX2 FMAs from
+//! registers on every thread of the pool, with no memory traffic. A GEMM's
+//! fraction of the peak is its FLOP/s over that group's, from the same run.
 
 use aigc_tensor::gemm::{Avx2Kernel, GemmKernel, MatrixMultiplyKernel, NaiveKernel};
 use aigc_tensor::{Rng, Tensor};
@@ -143,7 +147,67 @@ fn bench_group(c: &mut Criterion, group_name: &str, cases: &[Case]) {
     group.finish();
 }
 
+/// Independent FMA chains per thread: enough to hide the FMA latency
+/// (4 cycles) behind two pipes, with every accumulator in a register.
+const PEAK_CHAINS: usize = 12;
+
+/// FMA iterations per chain in one call of [`fma_peak`].
+const PEAK_ITERATIONS: usize = 1 << 16;
+
+/// Runs `PEAK_CHAINS` independent chains of 8-wide FMAs from registers and
+/// returns their sum, so that the work cannot be optimised away.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn fma_peak(seed: f32) -> f32 {
+    use std::arch::x86_64::*;
+    let scale = _mm256_set1_ps(0.999_999);
+    let offset = _mm256_set1_ps(1e-7);
+    let mut acc = [_mm256_set1_ps(seed); PEAK_CHAINS];
+    for (i, a) in acc.iter_mut().enumerate() {
+        *a = _mm256_add_ps(*a, _mm256_set1_ps(i as f32));
+    }
+    for _ in 0..PEAK_ITERATIONS {
+        for a in acc.iter_mut() {
+            *a = _mm256_fmadd_ps(*a, scale, offset);
+        }
+    }
+    let mut lanes = [0.0f32; 8];
+    let mut total = _mm256_setzero_ps();
+    for a in acc {
+        total = _mm256_add_ps(total, a);
+    }
+    // SAFETY: `lanes` holds 8 floats, the width of one __m256.
+    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), total) };
+    lanes.iter().sum()
+}
+
+/// The FMA peak of the pool's threads, the ceiling for the GEMM groups:
+/// every thread runs [`fma_peak`] once per iteration, so elem/s reads as the
+/// FLOP/s of all of them together.
+#[cfg(target_arch = "x86_64")]
+fn bench_fma_peak(c: &mut Criterion) {
+    if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
+        return;
+    }
+    let threads = rayon::current_num_threads();
+    let flops_per_thread = 2 * 8 * PEAK_CHAINS * PEAK_ITERATIONS;
+    let mut group = c.benchmark_group("fma_peak");
+    group.throughput(Throughput::Elements((threads * flops_per_thread) as u64));
+    group.bench_function(BenchmarkId::new("avx2_fma", format!("{threads}_threads")), |bench| {
+        bench.iter(|| {
+            use rayon::prelude::*;
+            // SAFETY: AVX2 and FMA were detected above.
+            (0..threads).into_par_iter().map(|t| unsafe { fma_peak(t as f32) }).sum::<f32>()
+        })
+    });
+    group.finish();
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn bench_fma_peak(_: &mut Criterion) {}
+
 fn gemm(c: &mut Criterion) {
+    bench_fma_peak(c);
     bench_group(c, "gemm_square", &square_cases());
     bench_group(c, "gemm_transposed", &transposed_cases());
     bench_group(c, "gemm_gpt_tiny", &gpt_tiny_cases());
