@@ -30,18 +30,18 @@
 //! interrupted write. A state therefore never refers to weights that are
 //! not on disk.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use aigc_gpt::{Gpt, GptConfig};
 use aigc_nn::{Module, Parameter};
 use aigc_tensor::Tensor;
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrainError};
 use crate::fault::{self, Interruption, Stage};
+pub use crate::safetensors_file::{decode_safetensors, encode_safetensors};
 pub use crate::training_state::{
     decode_training_state, encode_training_state, tensors_digest, weights_digest, CallbackState, GeneratorState,
     NonfiniteState, PartialSums, TrainingState, TRAINING_STATE_VERSION,
@@ -121,39 +121,6 @@ fn sync_dir(dir: &Path) {
     }
 }
 
-fn tensor_bytes(t: &Tensor) -> Vec<u8> {
-    t.to_vec().iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
-/// Encodes named tensors as safetensors bytes (f32, little-endian).
-pub fn encode_safetensors(tensors: &[(String, Tensor)], metadata: HashMap<String, String>) -> Result<Vec<u8>> {
-    let buffers: Vec<(String, Vec<usize>, Vec<u8>)> =
-        tensors.iter().map(|(name, t)| (name.clone(), t.shape().to_vec(), tensor_bytes(t))).collect();
-    let mut views = Vec::with_capacity(buffers.len());
-    for (name, shape, bytes) in &buffers {
-        let view = TensorView::new(Dtype::F32, shape.clone(), bytes)
-            .map_err(|e| TrainError::invalid("save", format!("tensor {name}: {e}")))?;
-        views.push((name.clone(), view));
-    }
-    safetensors::serialize(views, &Some(metadata)).map_err(|e| TrainError::invalid("save", e.to_string()))
-}
-
-/// Decodes every tensor of a safetensors file into f32 tensors, by name.
-pub fn decode_safetensors(path: &Path, bytes: &[u8]) -> Result<HashMap<String, Tensor>> {
-    let file = SafeTensors::deserialize(bytes)
-        .map_err(|e| TrainError::invalid_file(path, format!("not a valid safetensors file ({e}); the file may be truncated or corrupted")))?;
-    let mut out = HashMap::new();
-    for (name, view) in file.tensors() {
-        if view.dtype() != Dtype::F32 {
-            return Err(TrainError::invalid_file(path, format!("tensor {name} has dtype {:?}; expected F32", view.dtype())));
-        }
-        let values: Vec<f32> =
-            view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-        out.insert(name.clone(), Tensor::from_vec(values, view.shape())?);
-    }
-    Ok(out)
-}
-
 /// Saves `params` to a safetensors file, atomically.
 pub fn save_weights(path: &Path, params: &[Parameter]) -> Result<()> {
     write_atomic(path, &encode_weights(params)?)
@@ -210,10 +177,10 @@ pub fn write_model_config(dir: &Path, config: &GptConfig, tokenizer: &str) -> Re
 /// Encodes parameters as the bytes of a safetensors file.
 pub fn encode_weights(params: &[Parameter]) -> Result<Vec<u8>> {
     let tensors: Vec<(String, Tensor)> = params.iter().map(|p| (p.name.clone(), p.var.value())).collect();
-    let mut metadata = HashMap::new();
+    let mut metadata = BTreeMap::new();
     metadata.insert("format".to_string(), "pt".to_string());
     metadata.insert("aigc_format_version".to_string(), FORMAT_VERSION.to_string());
-    encode_safetensors(&tensors, metadata)
+    encode_safetensors(&tensors, &metadata)
 }
 
 /// Saves the weights `params` and the training `state` into `dir` as one

@@ -81,6 +81,7 @@ mod nonfinite;
 mod progress;
 mod resume;
 mod running;
+mod safetensors_file;
 mod step;
 pub mod training_state;
 pub mod train_log;

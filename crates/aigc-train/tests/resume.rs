@@ -435,3 +435,50 @@ fn save_gpt_with_state_round_trips() {
     checkpoint::save_gpt(&copy, trained.net(), "bytes", None).unwrap();
     assert!(!copy.join(checkpoint::TRAINING_STATE_FILE).exists());
 }
+
+#[test]
+fn identical_runs_write_identical_checkpoints() {
+    let dirs = [temp_dir("bytes-a"), temp_dir("bytes-b")];
+    for dir in &dirs {
+        checkpoint::write_model_config(dir, &config(), "bytes").unwrap();
+        let options = StepOptions::new(6).eval_interval(3).seed(2).verbose(false).checkpoint_dir(dir);
+        model_with_dropout(7, 0.1).fit_batches(&mut dataset(), options).unwrap();
+    }
+    for file in [checkpoint::CONFIG_FILE, checkpoint::WEIGHTS_FILE, checkpoint::TRAINING_STATE_FILE] {
+        let bytes = dirs.each_ref().map(|dir| std::fs::read(dir.join(file)).unwrap());
+        assert!(bytes[0] == bytes[1], "{file} differs between two identical runs");
+    }
+}
+
+#[test]
+fn weights_metadata_is_sorted_and_readable() {
+    let params = model(7).parameters();
+    // Each encoding builds its metadata anew, as separate runs do.
+    let encodings: Vec<Vec<u8>> = (0..8).map(|_| checkpoint::encode_weights(&params).unwrap()).collect();
+    assert!(encodings.iter().all(|bytes| *bytes == encodings[0]), "encodings of the same weights differ");
+
+    let bytes = &encodings[0];
+    let length = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    assert_eq!(length % 8, 0, "the header keeps the data 8-byte aligned");
+    let header = std::str::from_utf8(&bytes[8..8 + length]).unwrap();
+    assert!(header.starts_with(r#"{"__metadata__":{"aigc_format_version":"1","format":"pt"},"#), "{header}");
+
+    // The safetensors crate reads the metadata and every tensor back.
+    let (_, metadata) = safetensors::SafeTensors::read_metadata(bytes).unwrap();
+    let stored = metadata.metadata().clone().unwrap();
+    assert_eq!(stored.get("format").map(String::as_str), Some("pt"));
+    let tensors = checkpoint::decode_safetensors(std::path::Path::new("model.safetensors"), bytes).unwrap();
+    assert_eq!(tensors.len(), params.len());
+    for param in &params {
+        assert_eq!(tensors[&param.name].to_vec(), param.var.value().to_vec(), "{}", param.name);
+    }
+}
+
+#[test]
+fn safetensors_without_tensors_keeps_metadata() {
+    let metadata = std::collections::BTreeMap::from([("format".to_string(), "pt".to_string())]);
+    let bytes = checkpoint::encode_safetensors(&[], &metadata).unwrap();
+    let (_, read) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    assert_eq!(read.metadata().clone().unwrap().get("format").map(String::as_str), Some("pt"));
+    assert!(checkpoint::decode_safetensors(std::path::Path::new("empty"), &bytes).unwrap().is_empty());
+}
