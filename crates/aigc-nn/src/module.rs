@@ -106,8 +106,8 @@ pub trait Module: Send + Sync {
 
     /// The random generators the module draws from in training mode, in a
     /// fixed order, with names relative to this module. Layers that draw
-    /// (Dropout) and the containers that hold them override it; the default
-    /// is none.
+    /// (Dropout) and the containers that hold them override it. The default
+    /// returns an empty list.
     fn generators(&self) -> Vec<Generator> {
         Vec::new()
     }

@@ -299,7 +299,7 @@ impl EarlyStopping {
     }
 }
 
-/// What [`EarlyStopping`] saves in a checkpoint.
+/// The state [`EarlyStopping`] saves in a checkpoint.
 #[derive(Serialize, Deserialize)]
 struct EarlyStoppingState {
     monitor: String,

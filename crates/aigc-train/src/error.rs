@@ -92,7 +92,7 @@ pub enum TrainError {
     },
 }
 
-/// The part of a [`TrainError::Diverged`] message that counts the skipped steps.
+/// Returns the part of a [`TrainError::Diverged`] message that counts the skipped steps.
 fn skipped_note(skipped: usize) -> String {
     match skipped {
         0 => String::new(),

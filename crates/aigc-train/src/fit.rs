@@ -331,7 +331,7 @@ impl<N: Module> Model<N> {
     }
 }
 
-/// Where the run is, carried across epochs: the progress display, the
+/// The run's position, carried across epochs: the progress display, the
 /// history, the non-finite guard and the steps taken.
 struct Position<'a> {
     progress: &'a mut Progress,

@@ -20,8 +20,8 @@ use crate::training_state::NonfiniteState;
 /// The factor each skipped step applies to the learning rate: it halves it.
 pub const NONFINITE_LR_FACTOR: f32 = 0.5;
 
-/// The most non-finite steps skipped in a row; the next one stops training.
-/// After 5 halvings the rate is 1/32 of the scheduled one.
+/// The maximum number of non-finite steps skipped in a row. The next one
+/// stops training, when the rate is down to 1/32 of the scheduled one.
 pub const MAX_CONSECUTIVE_SKIPS: usize = 5;
 
 /// Decides, step by step, whether a non-finite step is skipped or stops training.
@@ -31,7 +31,7 @@ pub(crate) struct NonfiniteGuard {
 }
 
 impl NonfiniteGuard {
-    /// A guard that skips non-finite steps when `skip` is set, continuing from `state`.
+    /// Creates a guard that skips non-finite steps when `skip` is set, continuing from `state`.
     pub(crate) fn new(skip: bool, state: NonfiniteState) -> Self {
         NonfiniteGuard { skip, state }
     }

@@ -149,8 +149,8 @@ pub(crate) fn restore_callbacks(callbacks: &mut [Box<dyn Callback>], saved: &[Ca
     Ok(())
 }
 
-/// What [`Checkpointer::save`] writes besides the weights: the run's
-/// position and every generator and counter it continues from.
+/// The run's position, generators and counters, which
+/// [`Checkpointer::save`] writes beside the weights.
 pub(crate) struct RunState<'a> {
     /// The compiled optimizer.
     pub(crate) optimizer: &'a dyn aigc_optim::Optimizer,

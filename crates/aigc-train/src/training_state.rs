@@ -99,7 +99,7 @@ pub struct CallbackState {
     pub data: Vec<u8>,
 }
 
-/// What the non-finite guard carries from step to step.
+/// The non-finite guard's state, carried from step to step.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct NonfiniteState {
     /// The factor the scheduled learning rate is multiplied by: 1, halved at

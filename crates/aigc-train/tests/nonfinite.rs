@@ -1,7 +1,7 @@
-//! The non-finite guard with `skip_nonfinite`: a step whose loss is NaN is
-//! skipped without touching the weights, the learning rate is halved and the
-//! skip reported, too many skips in a row still stop training, and a resumed
-//! run carries the lowered rate on exactly.
+//! The non-finite guard with `skip_nonfinite`. A step whose loss is NaN is
+//! skipped without touching the weights, and the learning rate is halved and
+//! the skip reported. Too many skips in a row still stop training, and a
+//! resumed run carries the lowered rate on exactly.
 
 mod common;
 
@@ -27,7 +27,7 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// A compiled MLP on 2-D points with 3 classes.
+/// Builds a compiled MLP for 2-D points in 3 classes, trained with SGD at `lr`.
 fn model(lr: f32) -> Sequential {
     let mut model = mlp(2, 8, 3, 1);
     model.compile(Optimizer::sgd(lr), "sparse_categorical_crossentropy", &[]).unwrap();
@@ -62,7 +62,7 @@ impl BatchSource for Poisoned {
         }
         let (x, y) = self.inner.next_batch(rng)?;
         if self.poisoned.contains(&self.drawn) {
-            return Ok((Tensor::full(&x.shape(), f32::NAN), y));
+            return Ok((Tensor::full(x.shape(), f32::NAN), y));
         }
         Ok((x, y))
     }
@@ -232,7 +232,7 @@ fn fit_skips_nonfinite_batches() {
     let (x, y) = blobs(3, 8, 2);
     let mut values = x.to_vec();
     values[2 * 10] = f32::NAN;
-    let x = Tensor::from_vec(values, &x.shape()).unwrap();
+    let x = Tensor::from_vec(values, x.shape()).unwrap();
     let seen = Arc::new(Mutex::new(Seen::default()));
     let mut model = model(0.1);
     let options = FitOptions::new(2, 8).shuffle(false).verbose(false).skip_nonfinite(true).callback(Watch(Arc::clone(&seen)));
