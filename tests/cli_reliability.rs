@@ -1,13 +1,15 @@
-//! `aigc train` under interrupts, crashes and numerical blow-ups: Ctrl-C and
-//! SIGTERM save a checkpoint and exit 0, a second Ctrl-C exits at once,
-//! `--resume` continues bit for bit (also after kill -9), and a diverged run
-//! names its last good checkpoint.
+//! `aigc train` and `aigc sft` under interrupts, crashes and numerical
+//! blow-ups: Ctrl-C and SIGTERM save a checkpoint and exit 0, a second
+//! Ctrl-C exits at once, `--resume` continues bit for bit (also after
+//! kill -9 and with dropout), rejects flags that disagree with the
+//! checkpoint, and a diverged run names its last good checkpoint.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-use aigc_train::checkpoint::{self, read_training_state};
+use aigc_nn::Module;
+use aigc_train::checkpoint::{self, read_training_state, weights_digest};
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("aigc-reliability-{name}-{}", std::process::id()));
@@ -104,11 +106,17 @@ fn interrupt_then_resume_is_exact() {
     let dir = temp_dir("interrupt");
     let data = write_corpus(&dir);
     let (full, part) = (dir.join("full"), dir.join("part"));
+    // With dropout, so the masks after the resume must continue the saved streams.
+    let args = |out: &Path| {
+        let mut args = train_args(&data, out, 120);
+        args.extend(["--dropout", "0.1"].map(String::from));
+        args
+    };
 
-    let output = run(&train_args(&data, &full, 120));
+    let output = run(&args(&full));
     assert!(output.status.success(), "full run failed: {}", stderr(&output));
 
-    let (mut child, _) = start_and_wait(&train_args(&data, &part, 120), 3);
+    let (mut child, _) = start_and_wait(&args(&part), 3);
     signal(&child, "INT");
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "an interrupted run exits 0");
@@ -116,11 +124,13 @@ fn interrupt_then_resume_is_exact() {
     assert!(state.step >= 3 && state.step < 120, "stopped at step {}", state.step);
     checkpoint::load_gpt(&part).expect("the checkpoint loads as a model");
 
-    let mut resume = train_args(&data, &part, 120);
+    // The same command plus --resume: flags equal to the checkpoint's are accepted.
+    let mut resume = args(&part);
     resume.extend(["--resume".to_string(), part.to_str().unwrap().to_string()]);
     let output = run(&resume);
     assert!(output.status.success(), "resume failed: {}", stderr(&output));
     assert!(stderr(&output).contains(&format!("resuming at step {}", state.step)), "{}", stderr(&output));
+    assert!(!stderr(&output).contains("WARN"), "{}", stderr(&output));
 
     assert_eq!(log_entries(&part), log_entries(&full), "the resumed log differs from the uninterrupted one");
     assert_eq!(final_digest(&part), final_digest(&full), "the final weights differ");
@@ -225,10 +235,105 @@ fn divergence_names_last_checkpoint() {
     let output = run(&args);
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(1), "{err}");
-    assert!(err.contains("error: fit_batches: training diverged at step "), "{err}");
+    assert!(err.contains("error: training diverged at step "), "{err}");
     assert!(err.contains("the last good checkpoint is step "), "{err}");
-    assert!(err.contains(&format!(" in {}; resume from it with a lower learning rate", out.display())), "{err}");
+    let advice = format!(" in {}; resume from it with --resume {} and a lower --lr or --grad-clip 1, or with --skip-nonfinite", out.display(), out.display());
+    assert!(err.contains(&advice), "{err}");
     assert!(!err.contains("panicked"), "{err}");
+
+    // With --skip-nonfinite, each non-finite step is skipped and reported,
+    // and the run stops after five in a row.
+    args.push("--skip-nonfinite".to_string());
+    let output = run(&args);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    let skips: Vec<&str> = err.lines().filter(|line| line.contains("skipped the update and halved the learning rate to")).collect();
+    assert_eq!(skips.len(), 5, "{err}");
+    assert!(skips[0].contains("(1 of 5 skips in a row allowed)"), "{err}");
+    assert!(skips[4].contains("(5 of 5 skips in a row allowed)"), "{err}");
+    assert!(err.contains("after --skip-nonfinite skipped 5 non-finite steps in a row and halved the learning rate at each"), "{err}");
+    assert!(err.contains(&format!("resume from it with --resume {} and a lower --lr or --grad-clip 1\n", out.display())), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `args` with `--steps` set to `steps` and `extra` appended.
+fn with(args: &[String], steps: usize, extra: &[&str]) -> Vec<String> {
+    let mut args = set_flag(args, "--steps", &steps.to_string());
+    args.extend(extra.iter().map(|arg| arg.to_string()));
+    args
+}
+
+/// `args` with `flag` set to `value`: replaced where present, appended otherwise.
+fn set_flag(args: &[String], flag: &str, value: &str) -> Vec<String> {
+    let mut args = args.to_vec();
+    match args.iter().position(|arg| arg == flag) {
+        Some(at) => args[at + 1] = value.to_string(),
+        None => args.extend([flag.to_string(), value.to_string()]),
+    }
+    args
+}
+
+/// `args` without `flag` and its value.
+fn drop_flag(args: &[String], flag: &str) -> Vec<String> {
+    let mut kept = args.to_vec();
+    if let Some(at) = kept.iter().position(|arg| arg == flag) {
+        kept.drain(at..at + 2);
+    }
+    kept
+}
+
+#[test]
+fn resume_warns_about_thread_count() {
+    let dir = temp_dir("threads");
+    let data = write_corpus(&dir);
+    let out = dir.join("model");
+    let args = train_args(&data, &out, 10);
+    assert!(run(&args).status.success());
+
+    // Trained with RAYON_NUM_THREADS=2, resumed on one thread.
+    let output = run(&with(&args, 12, &["--threads", "1", "--resume", out.to_str().unwrap()]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let expected = "the checkpoint was trained with 2 threads and this run uses 1, so the losses will differ slightly from an uninterrupted run; pass --threads 2 to match";
+    assert!(stderr(&output).contains(expected), "{}", stderr(&output));
+
+    // The checkpoint now records one thread, so resuming on one thread again gives no warning.
+    let output = run(&with(&args, 14, &["--threads", "1", "--resume", out.to_str().unwrap()]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(!stderr(&output).contains("threads and this run uses"), "{}", stderr(&output));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn resume_rejects_conflicting_flags() {
+    let dir = temp_dir("conflict");
+    let data = write_corpus(&dir);
+    let out = dir.join("model");
+    // train_args sets --block-size 16 and --seed 5 on the default tiny preset.
+    let args = train_args(&data, &out, 10);
+    assert!(run(&args).status.success());
+    let state_before = std::fs::read(out.join("training_state.bin")).unwrap();
+
+    let shown = out.display();
+    let cases = [
+        (("--block-size", "32"), format!("--block-size 32 differs from the checkpoint in {shown}, which has block_size 16; leave out --block-size when resuming (the run continues the checkpoint's model), or start a new run in another --out directory")),
+        (("--preset", "small"), format!("--preset small (n_layer 6, n_head 6, n_embd 384) differs from the checkpoint in {shown}, which has n_layer 4, n_head 4, n_embd 128; leave out --preset when resuming (the run continues the checkpoint's model), or start a new run in another --out directory")),
+        (("--dropout", "0.1"), format!("--dropout 0.1 differs from the checkpoint in {shown}, which has dropout 0; leave out --dropout when resuming (the run continues the checkpoint's model), or start a new run in another --out directory")),
+        (("--seed", "6"), format!("--seed 6 differs from the seed of the checkpoint in {shown} (5); leave out --seed when resuming, or start a new run in another --out directory")),
+    ];
+    for ((flag, value), expected) in cases {
+        let resume = set_flag(&with(&args, 20, &["--resume", out.to_str().unwrap()]), flag, value);
+        let output = run(&resume);
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{flag}: {err}");
+        assert_eq!(err.trim_end(), format!("error: {expected}"), "{flag}");
+    }
+    assert_eq!(std::fs::read(out.join("training_state.bin")).unwrap(), state_before, "a rejected resume changes nothing");
+
+    // Leaving the architecture flags and the seed out resumes the checkpoint's model.
+    let bare = drop_flag(&drop_flag(&with(&args, 12, &["--resume", out.to_str().unwrap()]), "--block-size"), "--seed");
+    let output = run(&bare);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(read_training_state(&out).unwrap().unwrap().step, 12);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -255,5 +360,94 @@ fn resume_rejects_directory_without_state() {
         "{}",
         stderr(&output)
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Pretrains a BPE model for `aigc sft`: a 300-token tokenizer and a few
+/// training steps on the corpus. Returns the model directory.
+fn bpe_model(dir: &Path, data: &Path) -> PathBuf {
+    let tokenizer = dir.join("tokenizer.json");
+    let args = ["tokenizer", "train", "--data", data.to_str().unwrap(), "--vocab-size", "300", "--out", tokenizer.to_str().unwrap()];
+    let output = aigc().args(args).output().unwrap();
+    assert!(output.status.success(), "tokenizer train failed: {}", stderr(&output));
+    let model = dir.join("pretrained");
+    let mut args = train_args(data, &model, 5);
+    args.extend(["--tokenizer".to_string(), tokenizer.to_str().unwrap().to_string()]);
+    let output = run(&args);
+    assert!(output.status.success(), "pretraining failed: {}", stderr(&output));
+    model
+}
+
+/// Twenty short English exchanges as chat JSONL.
+fn write_chats(dir: &Path) -> PathBuf {
+    let words = ["king", "queen", "land", "river", "sea"];
+    let mut jsonl = String::new();
+    for i in 0..20 {
+        let (a, b) = (words[i % 5], words[(i / 5 + 1) % 5]);
+        let record = serde_json::json!({"messages": [
+            {"role": "user", "content": format!("where is the {a} {i}?")},
+            {"role": "assistant", "content": format!("the {a} is by the {b}")},
+        ]});
+        jsonl.push_str(&format!("{record}\n"));
+    }
+    let path = dir.join("chats.jsonl");
+    std::fs::write(&path, jsonl).unwrap();
+    path
+}
+
+/// Returns the SHA-256 of the weights in a model directory.
+fn weights_sha256(dir: &Path) -> String {
+    let (gpt, _, _) = checkpoint::load_gpt(dir).unwrap();
+    weights_digest(&gpt.parameters())
+}
+
+#[test]
+fn sft_interrupt_then_resume_is_exact() {
+    let dir = temp_dir("sft");
+    let data = write_corpus(&dir);
+    let model = bpe_model(&dir, &data);
+    let chats = write_chats(&dir);
+    let (full, part) = (dir.join("full"), dir.join("part"));
+    let args = |out: &Path| -> Vec<String> {
+        let args = [
+            "sft", "--model", model.to_str().unwrap(), "--data", chats.to_str().unwrap(), "--out", out.to_str().unwrap(),
+            "--steps", "60", "--batch-size", "4", "--eval-interval", "20", "--log-interval", "1", "--samples", "1",
+            "--sample-tokens", "4",
+        ];
+        args.iter().map(|arg| arg.to_string()).collect()
+    };
+
+    let output = run(&args(&full));
+    assert!(output.status.success(), "full run failed: {}", stderr(&output));
+
+    let (mut child, _) = start_and_wait(&args(&part), 3);
+    signal(&child, "INT");
+    assert_eq!(child.wait().unwrap().code(), Some(0), "an interrupted sft exits 0");
+    let state = read_training_state(&part).unwrap().expect("a checkpoint at the interrupt");
+    assert!(state.step >= 3, "stopped at step {}", state.step);
+    assert!(state.step < 60, "stopped at step {}", state.step);
+    assert!(!part.join("sft_report.json").exists(), "an interrupted run writes no report");
+    checkpoint::load_gpt(&part).expect("the checkpoint is a complete model directory");
+
+    let mut resume = args(&part);
+    resume.extend(["--resume".to_string(), part.to_str().unwrap().to_string()]);
+    let output = run(&resume);
+    assert!(output.status.success(), "resume failed: {}", stderr(&output));
+    assert!(stderr(&output).contains(&format!("resuming at step {}", state.step)), "{}", stderr(&output));
+
+    assert_eq!(log_entries(&part), log_entries(&full), "the resumed log differs from the uninterrupted one");
+    assert_eq!(weights_sha256(&part), weights_sha256(&full), "the final weights differ");
+    let report = |out: &Path| -> serde_json::Value { serde_json::from_slice(&std::fs::read(out.join("sft_report.json")).unwrap()).unwrap() };
+    for field in ["heldout_loss_before", "heldout_loss_after", "samples"] {
+        assert_eq!(report(&part)[field], report(&full)[field], "{field}");
+    }
+
+    // The pretrained model directory is no fine-tuning run to resume.
+    let mut wrong = args(&dir.join("other"));
+    wrong.extend(["--resume".to_string(), model.to_str().unwrap().to_string()]);
+    let output = run(&wrong);
+    assert_eq!(output.status.code(), Some(1));
+    let expected = format!("--resume {} is the --model directory; give the --out directory of the fine-tuning run to continue", model.display());
+    assert!(stderr(&output).contains(&expected), "{}", stderr(&output));
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -7,6 +7,7 @@ mod common;
 mod demo;
 mod eval;
 mod generate;
+mod resume;
 mod serve;
 mod sft;
 mod tokenizer;

@@ -2,19 +2,24 @@
 //! conversations, with the loss on assistant replies only.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use aigc_gpt::{Gpt, SamplingConfig};
+use aigc_gpt::{Gpt, GptConfig, SamplingConfig};
 use aigc_tensor::Rng;
 use aigc_tokenizer::{load_conversations, ChatTemplate, Conversation, Role, Tokenizer};
 use aigc_train::chat_dataset::ConversationDataset;
-use aigc_train::checkpoint::{save_gpt, save_tokenizer, write_atomic, TOKENIZER_FILE};
+use aigc_train::checkpoint::{save_gpt, save_tokenizer, write_atomic, write_model_config, TOKENIZER_FILE};
 use aigc_train::Model;
 use clap::Args;
 use serde::Serialize;
 
 use super::common::load_model;
-use super::training::{prepare_out_dir, TrainingDefaults, TrainingOptions};
+use super::resume::{
+    check_seed, explain_divergence, install_interrupt_handler, load_resume, report_interrupt, truncate_train_log, Resume,
+};
+use super::training::{prepare_out_dir, TrainingDefaults, TrainingOptions, TRAIN_LOG_FILE};
 
 /// The defaults of `aigc sft`: a lower peak rate than pretraining, so the
 /// model keeps what it learned, and a short run.
@@ -47,6 +52,9 @@ pub struct SftArgs {
     /// Maximum tokens of each sample reply.
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub sample_tokens: usize,
+    /// Continue the fine-tuning run checkpointed in DIR (usually its --out) up to --steps; give the --model, --data and options of the run that wrote it.
+    #[arg(long, value_name = "DIR")]
+    pub resume: Option<PathBuf>,
     #[command(flatten)]
     pub training: TrainingOptions,
 }
@@ -90,7 +98,10 @@ pub fn run(args: SftArgs) -> anyhow::Result<()> {
     if args.sample_tokens == 0 {
         bail!("--sample-tokens 0 is invalid; it must be at least 1");
     }
-    check_distinct_dirs(&args.model, &args.out)?;
+    check_distinct_dirs(&args.model, &args.out, "--out", "write the fine-tuned model to a new directory")?;
+    if let Some(dir) = &args.resume {
+        check_distinct_dirs(&args.model, dir, "--resume", "give the --out directory of the fine-tuning run to continue")?;
+    }
 
     let base = load_model(&args.model)?;
     let Some(tokenizer) = base.tokenizer else {
@@ -101,39 +112,63 @@ pub fn run(args: SftArgs) -> anyhow::Result<()> {
             args.model.display()
         );
     };
+    let resume = match &args.resume {
+        Some(dir) => Some(load_sft_resume(dir, &args.model, &base.gpt.config, args.training.seed)?),
+        None => None,
+    };
+    // A resumed run splits the conversations with the seed it started from.
+    let seed = resume.as_ref().map_or(settings.seed, |resume| resume.state.seed);
     let (conversations, skipped) = read_conversations(&args.data)?;
     let block_size = base.gpt.config.block_size;
     let mut dataset =
-        ConversationDataset::new(&tokenizer, &conversations, block_size, settings.batch_size, settings.val_fraction, settings.seed)
+        ConversationDataset::new(&tokenizer, &conversations, block_size, settings.batch_size, settings.val_fraction, seed)
             .with_context(|| format!("cannot fine-tune on {}", args.data.display()))?;
     if dataset.without_reply() > 0 {
         tracing::warn!("left out {} conversations that have no assistant message", dataset.without_reply());
     }
     prepare_out_dir(&args.out)?;
     write_heldout(&args.out.join(HELDOUT_FILE), dataset.heldout_conversations())?;
+    // The tokenizer and config go first, so every checkpoint is a complete
+    // model directory that --resume can continue.
+    save_tokenizer(&args.out, &tokenizer)?;
+    write_model_config(&args.out, &base.gpt.config, TOKENIZER_FILE)?;
+    let start = resume.as_ref().map_or(0, |resume| resume.state.step);
+    truncate_train_log(&args.out.join(TRAIN_LOG_FILE), start)?;
 
-    let mut model = Model::from(base.gpt);
-    let before = measure(&dataset, model.net())?;
+    // The loss before fine-tuning is the base model's, also when resuming.
+    let before = measure(&dataset, &base.gpt)?;
+    let (net, state) = match resume {
+        Some(resume) => (resume.net, Some(resume.state)),
+        None => (base.gpt, None),
+    };
+    let mut model = Model::from(net);
     tracing::info!(
         train_conversations = dataset.train_conversations(),
         heldout_conversations = dataset.heldout_conversations().len(),
         heldout_copies = dataset.heldout_copies(),
         train_sequences = dataset.train_len(),
-        "fine-tuning {} on {} (block_size {}); held-out assistant-token loss before: {}",
+        "fine-tuning {} on {} (block_size {}); held-out assistant-token loss before: {}{}",
         args.model.display(),
         args.data.display(),
         block_size,
-        format_loss(before)
+        format_loss(before),
+        if start > 0 { format!("; resuming at step {start}") } else { String::new() }
     );
 
     settings.compile(&mut model)?;
-    let options = settings.step_options(&args.out)?;
+    let interrupted = install_interrupt_handler()?;
+    let mut options = settings.step_options(&args.out)?.stop_flag(Arc::clone(&interrupted));
+    if let Some(state) = state {
+        options = options.resume_from(state);
+    }
     let started = std::time::Instant::now();
-    model.fit_batches(&mut dataset, options)?;
+    let history = model.fit_batches(&mut dataset, options).map_err(|e| explain_divergence(e, &settings))?;
     let seconds = started.elapsed().as_secs_f64();
+    if interrupted.load(Ordering::SeqCst) && history.stopped_early() {
+        return report_interrupt(&args.out);
+    }
     let after = measure(&dataset, model.net())?;
 
-    save_tokenizer(&args.out, &tokenizer)?;
     save_gpt(&args.out, model.net(), TOKENIZER_FILE, None)?;
 
     let samples = sample_replies(model.net(), &tokenizer, dataset.heldout_conversations(), args.samples, args.sample_tokens)?;
@@ -169,7 +204,7 @@ pub fn run(args: SftArgs) -> anyhow::Result<()> {
     }
     tracing::info!(
         "done: {} steps in {seconds:.1} s; held-out assistant-token loss {} -> {} nats over {} tokens; saved to {}",
-        settings.steps,
+        settings.steps as u64 - start,
         format_loss(before),
         format_loss(after),
         report.heldout_assistant_tokens,
@@ -185,17 +220,38 @@ pub fn run(args: SftArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Rejects an output directory that is the base model's, so the pretrained
-/// weights are never overwritten by the checkpoints of the run.
-fn check_distinct_dirs(model: &Path, out: &Path) -> anyhow::Result<()> {
-    let same = match (model.canonicalize(), out.canonicalize()) {
-        (Ok(model), Ok(out)) => model == out,
+/// Rejects a directory given to `flag` that is the base model's. As --out,
+/// the checkpoints would overwrite the pretrained weights. As --resume, the
+/// run would continue the pretraining run instead of the fine-tuning one.
+fn check_distinct_dirs(model: &Path, dir: &Path, flag: &str, advice: &str) -> anyhow::Result<()> {
+    let same = match (model.canonicalize(), dir.canonicalize()) {
+        (Ok(model), Ok(dir)) => model == dir,
         _ => false,
     };
     if same {
-        bail!("--out {} is the --model directory; write the fine-tuned model to a new directory", out.display());
+        bail!("{flag} {} is the --model directory; {advice}", dir.display());
     }
     Ok(())
+}
+
+/// Loads the checkpoint of `--resume DIR` and checks that it fine-tunes the
+/// model of `--model`: the same config, and `--seed` left out or equal to the run's.
+fn load_sft_resume(dir: &Path, model: &Path, base: &GptConfig, seed: Option<u64>) -> anyhow::Result<Resume> {
+    let resume = load_resume(dir)?;
+    if resume.config.config != *base {
+        bail!(
+            "--resume {} holds a model with another config than --model {} ({:?} against {:?}); give the --model the fine-tuning run started from",
+            dir.display(),
+            model.display(),
+            resume.config.config,
+            base
+        );
+    }
+    if resume.config.tokenizer != TOKENIZER_FILE {
+        bail!("--resume {} holds a byte-level model, which aigc sft never writes; give the --out directory of a fine-tuning run", dir.display());
+    }
+    check_seed(seed, &resume.state, dir)?;
+    Ok(resume)
 }
 
 /// Writes conversations as JSONL chat records, so the held-out ones can be

@@ -1,18 +1,21 @@
 //! `aigc train`: pretrain a GPT on a text file with the Keras-style `fit_batches`.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use anyhow::Context;
 use aigc_gpt::{Gpt, GptConfig, PRESET_NAMES};
 use aigc_nn::Module;
 use aigc_tokenizer::Tokenizer;
-use aigc_train::checkpoint::{self, save_tokenizer, write_model_config, TrainingState, TOKENIZER_FILE};
+use aigc_train::checkpoint::{self, save_tokenizer, write_model_config, TOKENIZER_FILE};
 use aigc_train::lm_dataset::{read_text_file, TextDataset};
 use aigc_train::{Model, TrainError};
 use clap::Args;
 
+use super::resume::{
+    check_seed, explain_divergence, install_interrupt_handler, load_resume, report_interrupt, truncate_train_log, Resume,
+};
 use super::training::{prepare_out_dir, TrainingDefaults, TrainingOptions, TRAIN_LOG_FILE};
 
 /// The defaults of `aigc train`: nanoGPT's CPU recipe for a tiny model.
@@ -31,16 +34,16 @@ pub struct TrainArgs {
     /// BPE tokenizer from `aigc tokenizer train`; without it the model is byte-level (one token per byte).
     #[arg(long, value_name = "FILE")]
     pub tokenizer: Option<PathBuf>,
-    /// Model size: tiny (n_layer 4, n_head 4, n_embd 128, block 128) or small (6, 6, 384, 256).
-    #[arg(long, default_value = "tiny", value_name = "NAME")]
-    pub preset: String,
+    /// Model size: tiny (n_layer 4, n_head 4, n_embd 128, block 128) or small (6, 6, 384, 256) [default: tiny].
+    #[arg(long, value_name = "NAME")]
+    pub preset: Option<String>,
     /// Context length in tokens (default: the preset's).
     #[arg(long, value_name = "N")]
     pub block_size: Option<usize>,
-    /// Dropout probability.
-    #[arg(long, default_value_t = 0.0, value_name = "X")]
-    pub dropout: f32,
-    /// Continue the run checkpointed in DIR (usually its --out) up to --steps; the model and tokenizer come from DIR.
+    /// Dropout probability [default: 0].
+    #[arg(long, value_name = "X")]
+    pub dropout: Option<f32>,
+    /// Continue the run checkpointed in DIR (usually its --out) up to --steps. The model, tokenizer and seed come from DIR, so --preset, --block-size, --dropout and --seed can be left out.
     #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
     /// Save a checkpoint (weights and training state) every N steps (default: --eval-interval).
@@ -50,13 +53,21 @@ pub struct TrainArgs {
     pub training: TrainingOptions,
 }
 
+/// The preset of a run started without --preset.
+const DEFAULT_PRESET: &str = "tiny";
+
+/// Returns the preset called `name`, naming the flag when there is none.
+fn preset(name: &str) -> anyhow::Result<GptConfig> {
+    GptConfig::preset(name)
+        .map_err(|_| anyhow::anyhow!("--preset {name:?} is not a preset; valid presets: {}", PRESET_NAMES.join(", ")))
+}
+
 fn model_config(args: &TrainArgs, vocab_size: usize) -> anyhow::Result<GptConfig> {
     if args.block_size == Some(0) {
         anyhow::bail!("--block-size 0 is invalid; it must be at least 1");
     }
-    let preset = GptConfig::preset(&args.preset)
-        .map_err(|_| anyhow::anyhow!("--preset {:?} is not a preset; valid presets: {}", args.preset, PRESET_NAMES.join(", ")))?;
-    let mut config = preset.with_dropout(args.dropout).with_vocab_size(vocab_size);
+    let preset = preset(args.preset.as_deref().unwrap_or(DEFAULT_PRESET))?;
+    let mut config = preset.with_dropout(args.dropout.unwrap_or(0.0)).with_vocab_size(vocab_size);
     if let Some(block_size) = args.block_size {
         config = config.with_block_size(block_size);
     }
@@ -86,58 +97,40 @@ fn load_dataset(args: &TrainArgs, tokenizer: Option<&Tokenizer>, block_size: usi
     Ok(dataset)
 }
 
-/// The model, tokenizer and training state of `--resume DIR`.
-fn load_resume(dir: &Path) -> anyhow::Result<(Gpt, Option<Tokenizer>, TrainingState)> {
-    if !dir.is_dir() {
-        anyhow::bail!("--resume {} not found; give the --out directory of the run to continue", dir.display());
-    }
-    checkpoint::recover_checkpoint(dir)?;
-    let config = checkpoint::read_config(dir)?;
-    let tokenizer = checkpoint::load_tokenizer(dir, &config)?;
-    let net = Gpt::new(config.config)?;
-    let state = checkpoint::load_checkpoint(dir, &net.parameters())?;
-    if state.threads != rayon::current_num_threads() {
-        tracing::warn!(
-            "the checkpoint was trained with {} threads and this run uses {}, so the losses will differ slightly from an uninterrupted run; pass --threads {} to match",
-            state.threads,
-            rayon::current_num_threads(),
-            state.threads
-        );
-    }
-    Ok((net, tokenizer, state))
-}
-
-/// Drops the lines of `train_log.jsonl` after `step`: those a crash after
-/// the last checkpoint left behind, which the resumed run logs again.
-fn truncate_train_log(path: &Path, step: u64) -> anyhow::Result<()> {
-    let Ok(text) = std::fs::read_to_string(path) else { return Ok(()) };
-    let kept: String = text
-        .lines()
-        .filter(|line| {
-            let logged = serde_json::from_str::<serde_json::Value>(line).ok().and_then(|entry| entry["step"].as_u64());
-            logged.is_some_and(|logged| logged <= step)
-        })
-        .map(|line| format!("{line}\n"))
-        .collect();
-    checkpoint::write_atomic(path, kept.as_bytes())?;
-    Ok(())
-}
-
-/// Installs the Ctrl-C and SIGTERM handler: the first signal sets the
-/// returned flag, so training saves a checkpoint and stops after the current
-/// step; a second one exits at once with status 130.
-fn install_interrupt_handler() -> anyhow::Result<Arc<AtomicBool>> {
-    let flag = Arc::new(AtomicBool::new(false));
-    let handler_flag = Arc::clone(&flag);
-    ctrlc::set_handler(move || {
-        if handler_flag.swap(true, Ordering::SeqCst) {
-            eprintln!("interrupted again: exiting without saving");
-            std::process::exit(130);
+/// Fails when an architecture flag given with `--resume` disagrees with the
+/// checkpoint's config: the run continues the checkpoint's model, so the
+/// flag would be ignored.
+fn check_resume_flags(args: &TrainArgs, dir: &Path, config: &GptConfig) -> anyhow::Result<()> {
+    let conflict = |flag: String, saved: String| {
+        anyhow::anyhow!(
+            "{flag} differs from the checkpoint in {}, which has {saved}; leave out {} when resuming (the run continues the checkpoint's model), or start a new run in another --out directory",
+            dir.display(),
+            flag.split(' ').next().unwrap_or_default()
+        )
+    };
+    if let Some(name) = &args.preset {
+        let requested = preset(name)?;
+        let shape = |c: &GptConfig| (c.n_layer, c.n_head, c.n_embd);
+        if shape(&requested) != shape(config) {
+            let saved = format!("n_layer {}, n_head {}, n_embd {}", config.n_layer, config.n_head, config.n_embd);
+            let flag = format!(
+                "--preset {name} (n_layer {}, n_head {}, n_embd {})",
+                requested.n_layer, requested.n_head, requested.n_embd
+            );
+            return Err(conflict(flag, saved));
         }
-        eprintln!("interrupt received: saving a checkpoint after the current step (press Ctrl-C again to quit at once)");
-    })
-    .context("could not install the Ctrl-C handler")?;
-    Ok(flag)
+    }
+    if let Some(block_size) = args.block_size {
+        if block_size != config.block_size {
+            return Err(conflict(format!("--block-size {block_size}"), format!("block_size {}", config.block_size)));
+        }
+    }
+    if let Some(dropout) = args.dropout {
+        if dropout != config.dropout {
+            return Err(conflict(format!("--dropout {dropout}"), format!("dropout {}", config.dropout)));
+        }
+    }
+    Ok(())
 }
 
 /// Runs `aigc train`.
@@ -154,7 +147,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     }
     let (net, tokenizer, resume) = match &args.resume {
         Some(dir) => {
-            let (net, tokenizer, state) = load_resume(dir)?;
+            let Resume { net, tokenizer, state, .. } = load_resume(dir)?;
+            check_resume_flags(&args, dir, &net.config)?;
+            check_seed(args.training.seed, &state, dir)?;
             (net, tokenizer, Some(state))
         }
         None => {
@@ -202,17 +197,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     }
 
     let started = std::time::Instant::now();
-    let history = model.fit_batches(&mut dataset, options)?;
+    let history = model.fit_batches(&mut dataset, options).map_err(|e| explain_divergence(e, &settings))?;
     let seconds = started.elapsed().as_secs_f64();
-    let saved = checkpoint::read_training_state(&args.out)?.map_or(0, |state| state.step);
     if interrupted.load(Ordering::SeqCst) && history.stopped_early() {
-        tracing::info!(
-            "interrupted: checkpoint of step {saved} saved to {}; continue with the same command and --resume {}",
-            args.out.display(),
-            args.out.display()
-        );
-        return Ok(());
+        return report_interrupt(&args.out);
     }
+    let saved = checkpoint::read_training_state(&args.out)?.map_or(0, |state| state.step);
 
     let val_loss = history.get("val_loss").and_then(|v| v.last().copied());
     let tokens = ((saved - start) as usize * settings.batch_size * config.block_size) as f64;

@@ -9,7 +9,7 @@ use aigc_gpt::Gpt;
 use aigc_nn::Parameter;
 use aigc_optim::{AdamW, WarmupCosine};
 use aigc_train::train_log::{TrainLog, TrainLogEntry};
-use aigc_train::{Callback, Model, StepLog, StepOptions, TrainingControl};
+use aigc_train::{Callback, Model, SkippedStep, StepLog, StepOptions, TrainingControl, MAX_CONSECUTIVE_SKIPS};
 use clap::Args;
 
 /// File name of the step log in a model directory.
@@ -43,9 +43,9 @@ pub struct TrainingOptions {
     /// Maximum global gradient norm; 0 disables clipping.
     #[arg(long, default_value_t = 1.0, value_name = "X")]
     pub grad_clip: f32,
-    /// Random seed for initialisation, batch sampling and the validation split.
-    #[arg(long, default_value_t = 1337, value_name = "N")]
-    pub seed: u64,
+    /// Random seed for initialisation, batch sampling and the validation split [default: 1337; a resumed run keeps its checkpoint's].
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
     /// Evaluate the validation loss and save the weights every N steps (default: 250 for train, 100 for sft).
     #[arg(long, value_name = "N")]
     pub eval_interval: Option<usize>,
@@ -55,7 +55,13 @@ pub struct TrainingOptions {
     /// Fraction held out for validation: the end of the text for train, whole conversations for sft.
     #[arg(long, default_value_t = 0.1, value_name = "X")]
     pub val_fraction: f32,
+    /// Skip a step whose loss or gradient norm is NaN or infinite and halve the learning rate, instead of stopping. The run still stops at the sixth such step in a row.
+    #[arg(long)]
+    pub skip_nonfinite: bool,
 }
+
+/// The seed of a run started without --seed.
+pub const DEFAULT_SEED: u64 = 1337;
 
 /// The defaults of the options whose default depends on the command.
 #[derive(Debug, Clone, Copy)]
@@ -95,6 +101,8 @@ pub struct TrainingSettings {
     pub log_interval: usize,
     /// Fraction held out for validation, in [0, 1).
     pub val_fraction: f32,
+    /// Whether a non-finite step is skipped (with the learning rate halved) instead of stopping the run.
+    pub skip_nonfinite: bool,
 }
 
 impl TrainingOptions {
@@ -143,10 +151,11 @@ impl TrainingOptions {
             warmup_steps,
             weight_decay: self.weight_decay,
             grad_clip: self.grad_clip,
-            seed: self.seed,
+            seed: self.seed.unwrap_or(DEFAULT_SEED),
             eval_interval,
             log_interval: self.log_interval,
             val_fraction: self.val_fraction,
+            skip_nonfinite: self.skip_nonfinite,
         })
     }
 }
@@ -172,7 +181,8 @@ impl TrainingSettings {
             .schedule(schedule)
             .seed(self.seed)
             .callback(TrainLogWriter { log: TrainLog::open(&out.join(TRAIN_LOG_FILE))? })
-            .checkpoint_dir(out);
+            .checkpoint_dir(out)
+            .skip_nonfinite(self.skip_nonfinite);
         if self.grad_clip > 0.0 {
             options = options.clip_grad_norm(self.grad_clip);
         }
@@ -180,7 +190,7 @@ impl TrainingSettings {
     }
 }
 
-/// Appends each step log to `train_log.jsonl`.
+/// Appends each step log to `train_log.jsonl`, and logs each skipped step.
 struct TrainLogWriter {
     log: TrainLog,
 }
@@ -195,6 +205,18 @@ impl Callback for TrainLogWriter {
             val_loss: log.val_loss,
             grad_norm: Some(log.grad_norm),
         })
+    }
+
+    fn on_step_skipped(&mut self, skipped: &SkippedStep) -> aigc_train::Result<()> {
+        tracing::warn!(
+            "step {}: loss {}, gradient norm {}: skipped the update and halved the learning rate to {:e} ({} of {MAX_CONSECUTIVE_SKIPS} skips in a row allowed)",
+            skipped.step,
+            skipped.loss,
+            skipped.grad_norm,
+            skipped.lr,
+            skipped.consecutive
+        );
+        Ok(())
     }
 }
 
