@@ -209,7 +209,7 @@ impl Callback for TrainLogWriter {
 
     fn on_step_skipped(&mut self, skipped: &SkippedStep) -> aigc_train::Result<()> {
         tracing::warn!(
-            "step {}: loss {}, gradient norm {}: skipped the update and halved the learning rate to {:e} ({} of {MAX_CONSECUTIVE_SKIPS} skips in a row allowed)",
+            "step {}: loss {}, gradient norm {}: skipped the update and halved the learning rate to {:.2e} ({} of {MAX_CONSECUTIVE_SKIPS} skips in a row allowed)",
             skipped.step,
             skipped.loss,
             skipped.grad_norm,
