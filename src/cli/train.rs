@@ -97,6 +97,9 @@ fn load_dataset(args: &TrainArgs, tokenizer: Option<&Tokenizer>, block_size: usi
     Ok(dataset)
 }
 
+// TODO: the training state does not record --lr, --batch-size and the other
+// training flags, so a resume with other values goes undetected and is not
+// exact; saving them in the state would let this check cover them too.
 /// Fails when an architecture flag given with `--resume` disagrees with the
 /// checkpoint's config: the run continues the checkpoint's model, so the
 /// flag would be ignored.
