@@ -90,6 +90,22 @@ fn train_rejects_missing_data_file() {
     let dir = temp_dir("missing");
     let output = aigc(&["train", "--data", dir.join("nope.txt").to_str().unwrap(), "--out", dir.join("m").to_str().unwrap(), "--steps", "1"]);
     assert_fails_with(&output, "nope.txt");
+    let message = stderr(&output);
+    assert_eq!(message.matches("(os error 2)").count(), 1, "the OS error is printed once: {message}");
+}
+
+#[test]
+fn train_refuses_to_overwrite_a_model() {
+    let dir = temp_dir("overwrite");
+    let out = dir.join("m");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("model.safetensors"), b"an earlier run").unwrap();
+    let data = dir.join("data.txt");
+    std::fs::write(&data, "to be or not to be, that is the question. ".repeat(50)).unwrap();
+    let output = aigc(&["train", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap(), "--steps", "1"]);
+    assert_fails_with(&output, "already holds a model (model.safetensors); continue that run with --resume");
+    assert_eq!(std::fs::read(out.join("model.safetensors")).unwrap(), b"an earlier run", "the earlier model is untouched");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

@@ -243,6 +243,9 @@ fn divergence_names_last_checkpoint() {
 
     // With --skip-nonfinite, each non-finite step is skipped and reported,
     // and the run stops after five in a row.
+    // A second directory, because --out refuses to replace the first run's model.
+    let out = dir.join("model-skip");
+    let mut args = set_flag(&args, "--out", out.to_str().unwrap());
     args.push("--skip-nonfinite".to_string());
     let output = run(&args);
     let err = stderr(&output);

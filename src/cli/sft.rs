@@ -10,7 +10,7 @@ use aigc_gpt::{Gpt, GptConfig, SamplingConfig};
 use aigc_tensor::Rng;
 use aigc_tokenizer::{load_conversations, ChatTemplate, Conversation, Role, Tokenizer};
 use aigc_train::chat_dataset::ConversationDataset;
-use aigc_train::checkpoint::{save_gpt, save_tokenizer, write_atomic, write_model_config, TOKENIZER_FILE};
+use aigc_train::checkpoint::{save_tokenizer, write_atomic, write_model_config, TOKENIZER_FILE};
 use aigc_train::Model;
 use clap::Args;
 use serde::Serialize;
@@ -19,7 +19,7 @@ use super::common::load_model;
 use super::resume::{
     check_seed, explain_divergence, install_interrupt_handler, load_resume, report_interrupt, truncate_train_log, Resume,
 };
-use super::training::{prepare_out_dir, TrainingDefaults, TrainingOptions, TRAIN_LOG_FILE};
+use super::training::{prepare_run_dir, TrainingDefaults, TrainingOptions, TRAIN_LOG_FILE};
 
 /// The defaults of `aigc sft`: a lower peak rate than pretraining, so the
 /// model keeps what it learned, and a short run.
@@ -43,7 +43,7 @@ pub struct SftArgs {
     /// Conversations: a .jsonl file (OpenAI chat format), a chatterbot .yml/.yaml file, or a folder of them.
     #[arg(long, value_name = "PATH")]
     pub data: PathBuf,
-    /// Directory to write the fine-tuned model, sft_report.json and heldout.jsonl to; must differ from --model.
+    /// Directory to write the fine-tuned model (with training_state.bin for --resume), sft_report.json and heldout.jsonl to; must differ from --model, and may hold a model only when --resume names it.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// Held-out prompts to answer after training, shown and saved in the report.
@@ -126,7 +126,7 @@ pub fn run(args: SftArgs) -> anyhow::Result<()> {
     if dataset.without_reply() > 0 {
         tracing::warn!("left out {} conversations that have no assistant message", dataset.without_reply());
     }
-    prepare_out_dir(&args.out)?;
+    prepare_run_dir(&args.out, args.resume.as_deref())?;
     write_heldout(&args.out.join(HELDOUT_FILE), dataset.heldout_conversations())?;
     // The tokenizer and config go first, so every checkpoint is a complete
     // model directory that --resume can continue.
@@ -167,9 +167,9 @@ pub fn run(args: SftArgs) -> anyhow::Result<()> {
     if interrupted.load(Ordering::SeqCst) && history.stopped_early() {
         return report_interrupt(&args.out);
     }
+    // fit_batches saved the last step as a checkpoint (weights and training
+    // state), so a finished run can be extended with --resume and more --steps.
     let after = measure(&dataset, model.net())?;
-
-    save_gpt(&args.out, model.net(), TOKENIZER_FILE, None)?;
 
     let samples = sample_replies(model.net(), &tokenizer, dataset.heldout_conversations(), args.samples, args.sample_tokens)?;
     let report = SftReport {

@@ -16,7 +16,7 @@ use clap::Args;
 use super::resume::{
     check_seed, explain_divergence, install_interrupt_handler, load_resume, report_interrupt, truncate_train_log, Resume,
 };
-use super::training::{prepare_out_dir, TrainingDefaults, TrainingOptions, TRAIN_LOG_FILE};
+use super::training::{prepare_run_dir, TrainingDefaults, TrainingOptions, TRAIN_LOG_FILE};
 
 /// The defaults of `aigc train`: nanoGPT's CPU recipe for a tiny model.
 const TRAIN_DEFAULTS: TrainingDefaults = TrainingDefaults { steps: 2000, batch_size: 12, lr: 1e-3, eval_interval: 250 };
@@ -28,7 +28,7 @@ pub struct TrainArgs {
     /// UTF-8 text file to train on; its last `--val-fraction` is held out for validation.
     #[arg(long, value_name = "FILE")]
     pub data: PathBuf,
-    /// Model directory to write (config.json, model.safetensors, train_log.jsonl, and tokenizer.json with --tokenizer).
+    /// Model directory to write: config.json, model.safetensors, training_state.bin (what --resume continues from), train_log.jsonl, and tokenizer.json with --tokenizer. A directory that already holds a model is rejected unless --resume names it.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// BPE tokenizer from `aigc tokenizer train`; without it the model is byte-level (one token per byte).
@@ -164,7 +164,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     };
     let config = net.config.clone();
     let mut dataset = load_dataset(&args, tokenizer.as_ref(), config.block_size, settings.batch_size, settings.val_fraction)?;
-    prepare_out_dir(&args.out)?;
+    prepare_run_dir(&args.out, args.resume.as_deref())?;
     // A fresh run starts a new log; a resumed one drops what was logged after its checkpoint.
     let start = resume.as_ref().map_or(0, |state| state.step);
     truncate_train_log(&args.out.join(TRAIN_LOG_FILE), start)?;

@@ -8,6 +8,7 @@ use anyhow::{bail, Context};
 use aigc_gpt::Gpt;
 use aigc_nn::Parameter;
 use aigc_optim::{AdamW, WarmupCosine};
+use aigc_train::checkpoint;
 use aigc_train::train_log::{TrainLog, TrainLogEntry};
 use aigc_train::{Callback, Model, SkippedStep, StepLog, StepOptions, TrainingControl, MAX_CONSECUTIVE_SKIPS};
 use clap::Args;
@@ -221,10 +222,36 @@ impl Callback for TrainLogWriter {
 }
 
 /// Creates the output directory; rejects a path that exists and is not a directory.
-pub fn prepare_out_dir(dir: &Path) -> anyhow::Result<()> {
+fn prepare_out_dir(dir: &Path) -> anyhow::Result<()> {
     if dir.exists() && !dir.is_dir() {
         bail!("--out {} exists and is not a directory; choose a directory path", dir.display());
     }
     std::fs::create_dir_all(dir).with_context(|| format!("could not create --out directory {}", dir.display()))?;
     Ok(())
+}
+
+/// Creates the output directory of a training run, refusing to overwrite a
+/// model that is already there unless the run continues it (`resume` is the
+/// same directory), so that a repeated command never replaces a finished run.
+pub fn prepare_run_dir(dir: &Path, resume: Option<&Path>) -> anyhow::Result<()> {
+    let continues_here = resume.is_some_and(|resume| same_dir(resume, dir));
+    let existing = [checkpoint::WEIGHTS_FILE, checkpoint::TRAINING_STATE_FILE]
+        .into_iter()
+        .find(|file| dir.join(file).exists());
+    if let (Some(file), false) = (existing, continues_here) {
+        bail!(
+            "--out {dir} already holds a model ({file}); continue that run with --resume {dir}, \
+             or choose another --out (or delete {dir}) to start a new one",
+            dir = dir.display()
+        );
+    }
+    prepare_out_dir(dir)
+}
+
+/// Returns whether two paths name the same directory (compared canonically when both exist).
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
 }
