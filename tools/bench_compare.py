@@ -12,6 +12,11 @@ aigc / PyTorch.
 Example (from the repository root, after `cargo build --release`):
 
     python3 tools/bench_compare.py --rounds 3 --threads 1 2
+    python3 tools/bench_compare.py --modes generate --quantize q8
+
+`--quantize q8` runs aigc's generation with 8-bit weights; the PyTorch side
+stays float32, so those rows compare aigc's fastest decoding, not equal
+arithmetic.
 
 PyTorch is needed only for the reference side; pass its interpreter with
 --python (default: ~/torch-venv/bin/python when it exists, else python3).
@@ -70,6 +75,8 @@ def commands(args, preset, mode, threads):
     warmup = args.warmup if args.warmup is not None else warmup
     shared = ["--preset", preset, "--mode", mode, "--threads", str(threads), "--steps", str(steps), "--warmup", str(warmup)]
     aigc = [args.aigc, "bench", *shared]
+    if mode == "generate" and args.quantize != "f32":
+        aigc += ["--quantize", args.quantize]
     torch = [args.python, str(REFERENCE), "bench", *shared]
     return aigc, torch
 
@@ -105,6 +112,12 @@ def main():
     parser.add_argument("--warmup", type=int, help="untimed steps per process (default: per preset and mode)")
     parser.add_argument("--aigc", default=default_aigc(), help="the aigc binary (default: $CARGO_TARGET_DIR/release/aigc)")
     parser.add_argument("--python", default=default_python(), help="a Python interpreter with torch installed")
+    parser.add_argument(
+        "--quantize",
+        default="f32",
+        choices=["f32", "q8"],
+        help="weight format of aigc's generation runs (default f32; PyTorch always runs in float32)",
+    )
     parser.add_argument("--json-out", help="also append every raw JSON line to this file")
     args = parser.parse_args()
     if args.rounds < 1:
@@ -150,6 +163,8 @@ def main():
     print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for preset, mode, threads, median, _, _ in rows:
         a, t = median["aigc"], median["torch"]
+        if mode == "generate" and args.quantize != "f32":
+            mode = f"generate, aigc {args.quantize}"
         print(
             f"| {preset} | {mode} | {threads} | {a['tokens_per_s']:.1f} | {t['tokens_per_s']:.1f} | "
             f"{ratio(a['tokens_per_s'], t['tokens_per_s']):.2f}x | {a['peak_rss_mb']:.0f} | {t['peak_rss_mb']:.0f} | "
