@@ -480,8 +480,9 @@ fn forward_body<const AVX2: bool>(q: Heads, k: KeySource, v: Heads, y: &mut [f32
                     }
                     let correction = simd::exp(max[r] - new_max);
                     for s in row.iter_mut() {
-                        *s = simd::exp(*s - new_max);
+                        *s -= new_max;
                     }
+                    simd::exp_in_place(row);
                     denominator[r] = denominator[r] * correction + simd::sum(row);
                     if correction != 1.0 {
                         simd::scale(correction, out.row_mut(r));
@@ -617,16 +618,18 @@ fn backward_body<const AVX2: bool>(saved: Saved, dy: Heads, mut targets: GradTar
             for first_key in (0..last_visible).step_by(BLOCK) {
                 let keys_in_block = (dims.keys - first_key).min(BLOCK);
                 let scores = block_scores::<AVX2>(query_rows.0, query_rows.1, first_query, rows, &keys_t.data[first_key..], keys_padded, first_key, &dims);
-                let mut p = [[0.0f32; BLOCK]; BLOCK];
-                for r in 0..rows {
+                let mut p = scores;
+                for (r, row) in p[..rows].iter_mut().enumerate() {
                     let row_lse = lse[first_query + r];
                     if row_lse == f32::NEG_INFINITY {
-                        continue; // a row that attends to no key: p = 0
+                        row.fill(f32::NEG_INFINITY); // a row that attends to no key: p = 0
+                        continue;
                     }
-                    for (prob, &s) in p[r].iter_mut().zip(&scores[r]) {
-                        *prob = simd::exp(s - row_lse); // masked scores are −∞: p = 0
+                    for s in row.iter_mut() {
+                        *s -= row_lse; // masked scores are −∞: p = 0
                     }
                 }
+                simd::exp_in_place(&mut p.as_flattened_mut()[..rows * BLOCK]);
                 // dP = dY_b·V_bᵀ, then dS = P ∘ (dP − D)
                 let mut ds = [[0.0f32; BLOCK]; BLOCK];
                 let values_block = (&values_t.data[first_key..], keys_padded);
