@@ -397,12 +397,21 @@ fn block_scores<const AVX2: bool>(
     block_product::<AVX2>((rows, BLOCK, dims.head_size), (queries, lda, 1), (keys_t, ldb), (scores.as_flattened_mut(), BLOCK));
     let scale = dims.scale();
     for (r, row) in scores[..rows].iter_mut().enumerate() {
-        let visible = dims.visible(first_query + r);
-        for (lane, s) in row.iter_mut().enumerate() {
-            *s = if first_key + lane < visible { *s * scale } else { f32::NEG_INFINITY };
-        }
+        scale_and_mask(row, scale, dims.visible(first_query + r).saturating_sub(first_key));
     }
     scores
+}
+
+/// Multiplies a row of scores by `scale` and sets those from `visible` on to −∞.
+#[inline(always)]
+fn scale_and_mask(row: &mut [f32], scale: f32, visible: usize) {
+    if visible >= row.len() {
+        simd::scale(scale, row); // the common case below the diagonal: nothing masked
+        return;
+    }
+    for (lane, s) in row.iter_mut().enumerate() {
+        *s = if lane < visible { *s * scale } else { f32::NEG_INFINITY };
+    }
 }
 
 /// Returns the largest value of a row whose length is a multiple of [`BLOCK`].
@@ -413,13 +422,16 @@ fn row_max(values: &[f32]) -> f32 {
 }
 
 /// Returns the largest of 16 values, by a fixed tree of comparisons.
+/// NaN is ignored as by `f32::max`, but written as a comparison, which
+/// compiles to one `maxps` per step instead of a NaN check and a blend.
 #[inline(always)]
 fn block_max(values: &[f32; BLOCK]) -> f32 {
+    let max = |a: f32, b: f32| if b > a || a.is_nan() { b } else { a };
     let mut lanes = *values;
     let mut width = BLOCK / 2;
     while width > 0 {
         for lane in 0..width {
-            lanes[lane] = lanes[lane].max(lanes[lane + width]);
+            lanes[lane] = max(lanes[lane], lanes[lane + width]);
         }
         width /= 2;
     }
@@ -512,11 +524,8 @@ fn forward_body<const AVX2: bool>(q: Heads, k: KeySource, v: Heads, y: &mut [f32
                 let chunk_keys = (&keys_t[first_key..], keys_ld);
                 block_product::<AVX2>((rows, width, d), (queries, q.layout.time_stride, 1), chunk_keys, (p.as_flattened_mut(), SOFTMAX_CHUNK));
                 for r in 0..rows {
-                    let visible = dims.visible(first_query + r);
                     let row = &mut p[r][..width];
-                    for (lane, s) in row.iter_mut().enumerate() {
-                        *s = if first_key + lane < visible { *s * scale } else { f32::NEG_INFINITY };
-                    }
+                    scale_and_mask(row, scale, dims.visible(first_query + r).saturating_sub(first_key));
                     let new_max = max[r].max(row_max(row));
                     if new_max == f32::NEG_INFINITY {
                         row.fill(0.0); // this row attends to none of these keys, nor to any before
