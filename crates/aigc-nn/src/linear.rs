@@ -1,7 +1,7 @@
 //! The fully connected layer: y = x·Wᵀ + b.
 
 use aigc_autograd::{Error, Result, Var};
-use aigc_tensor::{parallel, Rng, Tensor};
+use aigc_tensor::{parallel, simd, Rng, Tensor};
 use rayon::prelude::*;
 
 use crate::init::Init;
@@ -139,13 +139,7 @@ fn add_row_vector(matrix: &mut [f32], row: &[f32]) {
     if row.is_empty() {
         return;
     }
-    let add_to_rows = |rows: &mut [f32]| {
-        for matrix_row in rows.chunks_exact_mut(row.len()) {
-            for (m, &r) in matrix_row.iter_mut().zip(row) {
-                *m += r;
-            }
-        }
-    };
+    let add_to_rows = |rows: &mut [f32]| add_to_each_row(rows, row);
     if matrix.len() >= parallel::PARALLEL_THRESHOLD && rayon::current_num_threads() > 1 {
         let rows_per_task = PARALLEL_CHUNK.div_ceil(row.len());
         matrix.par_chunks_mut(rows_per_task * row.len()).for_each(add_to_rows);
@@ -169,14 +163,7 @@ fn column_sums(matrix: &Tensor, columns: usize) -> Result<Tensor> {
         return Tensor::from_vec(sums, &[columns]);
     }
     let values = matrix.as_slice().expect("contiguous");
-    // Adds columns first..first + sums.len() of every row into `sums`.
-    let sum_columns = |first: usize, sums: &mut [f32]| {
-        for row in values.chunks_exact(columns) {
-            for (s, &v) in sums.iter_mut().zip(&row[first..]) {
-                *s += v;
-            }
-        }
-    };
+    let sum_columns = |first: usize, sums: &mut [f32]| add_columns(values, columns, first, sums);
     let threads = rayon::current_num_threads();
     if values.len() >= parallel::PARALLEL_THRESHOLD && threads > 1 && columns >= 2 * COLUMN_GROUP {
         // Groups of whole 16-column blocks, about four per thread.
@@ -190,3 +177,54 @@ fn column_sums(matrix: &Tensor, columns: usize) -> Result<Tensor> {
 
 /// Columns per group in the smallest task of [`column_sums`]: 64 bytes, a cache line.
 const COLUMN_GROUP: usize = 16;
+
+/// Adds `row` to each row of `rows` (rows of `row.len()` elements),
+/// vectorised with AVX2 when the CPU has it.
+fn add_to_each_row(rows: &mut [f32], row: &[f32]) {
+    #[inline(always)]
+    fn body(rows: &mut [f32], row: &[f32]) {
+        for matrix_row in rows.chunks_exact_mut(row.len()) {
+            for (m, &r) in matrix_row.iter_mut().zip(row) {
+                *m += r;
+            }
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn body_avx2(rows: &mut [f32], row: &[f32]) {
+        body(rows, row)
+    }
+    #[cfg(target_arch = "x86_64")]
+    if simd::avx2_fma_available() {
+        // SAFETY: the CPU has AVX2 and FMA, checked just above.
+        unsafe { body_avx2(rows, row) };
+        return;
+    }
+    body(rows, row)
+}
+
+/// Adds columns `first..first + sums.len()` of every row of `values`
+/// (rows of `columns` elements) into `sums`, top to bottom, vectorised
+/// with AVX2 when the CPU has it.
+fn add_columns(values: &[f32], columns: usize, first: usize, sums: &mut [f32]) {
+    #[inline(always)]
+    fn body(values: &[f32], columns: usize, first: usize, sums: &mut [f32]) {
+        for row in values.chunks_exact(columns) {
+            for (s, &v) in sums.iter_mut().zip(&row[first..]) {
+                *s += v;
+            }
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn body_avx2(values: &[f32], columns: usize, first: usize, sums: &mut [f32]) {
+        body(values, columns, first, sums)
+    }
+    #[cfg(target_arch = "x86_64")]
+    if simd::avx2_fma_available() {
+        // SAFETY: the CPU has AVX2 and FMA, checked just above.
+        unsafe { body_avx2(values, columns, first, sums) };
+        return;
+    }
+    body(values, columns, first, sums)
+}
