@@ -533,9 +533,8 @@ fn forward_body<const AVX2: bool>(q: Heads, k: KeySource, v: Heads, y: &mut [f32
                     }
                     let correction = simd::exp(max[r] - new_max);
                     for s in row.iter_mut() {
-                        *s -= new_max;
+                        *s = simd::exp(*s - new_max);
                     }
-                    simd::exp_in_place(row);
                     denominator[r] = denominator[r] * correction + simd::sum(row);
                     if correction != 1.0 {
                         simd::scale(correction, out.row_mut(r));
