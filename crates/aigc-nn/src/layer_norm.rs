@@ -2,7 +2,7 @@
 
 use aigc_autograd::{Error, Result, Var};
 use aigc_tensor::parallel::PARALLEL_THRESHOLD;
-use aigc_tensor::{simd, Tensor};
+use aigc_tensor::{buffer, simd, Tensor};
 use rayon::prelude::*;
 
 use crate::module::{Module, ParamKind, Parameter};
@@ -79,7 +79,6 @@ pub fn layer_norm(x: &Var, weight: &Var, bias: Option<&Var>, eps: f32) -> Result
     check_shapes(x_value.shape(), gamma.shape(), beta.as_ref().map(|b| b.shape()))?;
 
     let dim = gamma.numel();
-    let mut out = vec![0.0f32; x_value.numel()];
     let xs = x_value.as_slice().expect("contiguous");
     let (gamma_values, beta_values) =
         (gamma.as_slice().expect("contiguous"), beta.as_ref().map(|b| b.as_slice().expect("contiguous")));
@@ -87,12 +86,19 @@ pub fn layer_norm(x: &Var, weight: &Var, bias: Option<&Var>, eps: f32) -> Result
         let start = block * ROWS_PER_TASK * dim;
         normalise_rows(&xs[start..start + y_block.len()], y_block, gamma_values, beta_values, eps)
     };
-    let statistics: Vec<(f32, f32)> = if dim == 0 {
-        Vec::new()
-    } else if out.len() >= PARALLEL_THRESHOLD {
-        out.par_chunks_mut(ROWS_PER_TASK * dim).enumerate().flat_map_iter(normalise).collect()
-    } else {
-        normalise((0, &mut out))
+    let mut statistics: Vec<(f32, f32)> = Vec::new();
+    // SAFETY: normalise_rows writes every element of each row and reads
+    // none of y; with dim = 0 the output has no elements.
+    let out = unsafe {
+        buffer::written_by(xs.len(), |out| {
+            if dim == 0 {
+                // No elements to write.
+            } else if out.len() >= PARALLEL_THRESHOLD {
+                statistics = out.par_chunks_mut(ROWS_PER_TASK * dim).enumerate().flat_map_iter(normalise).collect();
+            } else {
+                statistics = normalise((0, out));
+            }
+        })
     };
     let (mean, rstd): (Vec<f32>, Vec<f32>) = statistics.into_iter().unzip();
     let value = Tensor::from_vec(out, x_value.shape())?;
@@ -294,7 +300,6 @@ fn layer_norm_backward(
     let xs = x.as_slice().expect("contiguous");
     let gs = g.as_slice().expect("contiguous");
     let gamma_values = gamma.as_slice().expect("contiguous");
-    let mut dx = vec![0.0f32; if needs[0] { xs.len() } else { 0 }];
 
     // Each task handles a block of rows: it writes their dx and returns its
     // partial sums of dγ and dβ, which are added up at the end.
@@ -314,12 +319,19 @@ fn layer_norm_backward(
     // order: rayon's `reduce` would group them by how the work was split
     // between threads, and the rounding of dγ and dβ would then change from
     // run to run and with the number of threads.
-    let partials: Vec<(Vec<f32>, Vec<f32>)> = if dim == 0 || mean.is_empty() {
-        Vec::new()
-    } else if needs[0] {
-        dx.par_chunks_mut(rows_per_task * dim).enumerate().map(|(i, block)| task(i * rows_per_task, block)).collect()
-    } else {
-        (0..mean.len().div_ceil(rows_per_task)).into_par_iter().map(|i| task(i * rows_per_task, &mut [])).collect()
+    let mut partials: Vec<(Vec<f32>, Vec<f32>)> = Vec::new();
+    // SAFETY: with need_dx, BackwardRows::run writes every element of each
+    // row of dx and reads none; with no rows or dim = 0, dx has no elements.
+    let dx = unsafe {
+        buffer::written_by(if needs[0] { xs.len() } else { 0 }, |dx| {
+            if dim == 0 || mean.is_empty() {
+                // No rows: no partial sums.
+            } else if needs[0] {
+                partials = dx.par_chunks_mut(rows_per_task * dim).enumerate().map(|(i, block)| task(i * rows_per_task, block)).collect();
+            } else {
+                partials = (0..mean.len().div_ceil(rows_per_task)).into_par_iter().map(|i| task(i * rows_per_task, &mut [])).collect();
+            }
+        })
     };
     let (dgamma, dbeta) = partials.into_iter().fold((vec![0.0; dim], vec![0.0; dim]), add);
 

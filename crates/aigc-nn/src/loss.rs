@@ -12,7 +12,7 @@
 use aigc_autograd::{Error, Result, Var};
 use aigc_tensor::Tensor;
 
-use crate::rows::{fill_rows, log_sum_exp, map_rows, unravel};
+use crate::rows::{exp_shifted_scaled_into, fill_rows, log_sum_exp, map_rows, unravel};
 
 /// The target id that marks a position the loss ignores, such as a prompt
 /// token that the model should not be trained to produce.
@@ -81,9 +81,7 @@ pub fn sparse_categorical_crossentropy(logits: &Var, targets: &Tensor) -> Result
         fill_rows(&mut grad, classes, |row, out| {
             let Some(target) = target_ids[row] else { return };
             let values = &xs[row * classes..(row + 1) * classes];
-            for (o, &v) in out.iter_mut().zip(values) {
-                *o = (v - lse[row]).exp() * scale;
-            }
+            exp_shifted_scaled_into(out, values, lse[row], scale);
             out[target] -= scale;
         });
         Ok(vec![Some(Tensor::from_vec(grad, x.shape())?)])

@@ -27,6 +27,7 @@
 #![warn(missing_docs)]
 
 mod broadcast;
+pub mod buffer;
 mod elementwise;
 mod error;
 pub mod gemm;

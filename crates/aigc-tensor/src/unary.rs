@@ -61,8 +61,9 @@ impl Tensor {
     /// GELU, tanh approximation (see [`gelu_scalar`]), vectorised.
     pub fn gelu(&self) -> Tensor {
         let x = self.contiguous();
-        let mut out = vec![0.0; x.numel()];
-        crate::parallel::map_chunks_into(&mut out, x.as_slice().expect("contiguous"), crate::simd::gelu_into);
+        let xs = x.as_slice().expect("contiguous");
+        // SAFETY: gelu_into writes every element of each output chunk and reads none.
+        let out = unsafe { crate::buffer::written_by(xs.len(), |out| crate::parallel::map_chunks_into(out, xs, crate::simd::gelu_into)) };
         Tensor::from_vec(out, self.shape()).expect("same shape")
     }
 

@@ -1,6 +1,6 @@
 //! Element-wise functions of one variable.
 
-use aigc_tensor::{parallel, simd, Tensor};
+use aigc_tensor::{buffer, parallel, simd, Tensor};
 
 use crate::Var;
 
@@ -80,9 +80,9 @@ impl Var {
         // ∂gelu(x)/∂x: see aigc_tensor::gelu_grad_scalar
         Var::from_op("gelu", y, &[self], move |g| {
             let g = g.contiguous();
-            let mut dx = vec![0.0f32; x.numel()];
             let (xs, gs) = (x.as_slice().expect("contiguous"), g.as_slice().expect("contiguous"));
-            parallel::zip_chunks_into(&mut dx, xs, gs, simd::gelu_backward_into);
+            // SAFETY: gelu_backward_into writes every element of each output chunk and reads none.
+            let dx = unsafe { buffer::written_by(xs.len(), |dx| parallel::zip_chunks_into(dx, xs, gs, simd::gelu_backward_into)) };
             Ok(vec![Some(Tensor::from_vec(dx, x.shape())?)])
         })
     }

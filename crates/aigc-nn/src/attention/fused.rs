@@ -2,6 +2,7 @@
 //! `(Tq, Tk)` matrix kept, and a backward pass that recomputes the scores.
 
 use aigc_autograd::{Error, Result, Tensor, Var};
+use aigc_tensor::buffer;
 use rayon::prelude::*;
 
 use crate::attention::fused_core::{self, GradTargets, HeadDims, HeadLayout, Heads, KeySource, KeysTransposed, Saved, KEY_BLOCK};
@@ -113,19 +114,26 @@ impl AttentionKernel for FusedAttention {
             let g = g.contiguous();
             let inputs = packed_inputs(&values, &dims);
             let saved = BatchedSaved::new(&inputs, &output, &g, y_layout, &lse, &head_dims);
-            let mut dqkv = vec![0.0f32; values.numel()];
             let per_batch = inputs.q.2;
             let layouts = [inputs.q.1, inputs.k.1, inputs.v.1];
             let run = |b: usize, chunk: &mut [f32]| {
                 fused_core::backward(saved.batch(b), saved.dy(b), GradTargets::Packed(chunk), layouts, head_dims);
             };
-            if per_batch == 0 {
-                // Empty projection: nothing to compute.
-            } else if is_parallel(dims.batch, &head_dims) {
-                dqkv.par_chunks_mut(per_batch).enumerate().for_each(|(b, chunk)| run(b, chunk));
-            } else {
-                dqkv.chunks_mut(per_batch).enumerate().for_each(|(b, chunk)| run(b, chunk));
-            }
+            let parallel = is_parallel(dims.batch, &head_dims);
+            let fill = |dqkv: &mut [f32]| {
+                if per_batch == 0 {
+                    // Empty projection: nothing to compute.
+                } else if parallel {
+                    dqkv.par_chunks_mut(per_batch).enumerate().for_each(|(b, chunk)| run(b, chunk));
+                } else {
+                    dqkv.chunks_mut(per_batch).enumerate().for_each(|(b, chunk)| run(b, chunk));
+                }
+            };
+            // SAFETY: the backward pass writes the q, k and v gradients of
+            // every head and position, which together are every element of
+            // the projection (3C channels per position), and reads none of
+            // them. An empty projection has no elements.
+            let dqkv = unsafe { buffer::written_by(values.numel(), fill) };
             Ok(vec![Some(Tensor::from_vec(dqkv, values.shape())?)])
         }))
     }
@@ -256,22 +264,28 @@ fn packed_inputs<'a>(qkv: &'a Tensor, dims: &AttentionDims) -> BatchedInputs<'a>
 fn forward_batched(inputs: &BatchedInputs, y_layout: HeadLayout, batch: usize, dims: HeadDims) -> (Vec<f32>, Vec<f32>) {
     let y_per_batch = dims.heads * dims.queries * dims.head_size;
     let lse_per_batch = dims.heads * dims.queries;
-    let mut y = vec![0.0f32; batch * y_per_batch];
     let mut lse = vec![0.0f32; batch * lse_per_batch];
     let run = |b: usize, y: &mut [f32], lse: &mut [f32]| {
         let [q, k, v] = inputs.batch(b);
         fused_core::forward(q, KeySource::Rows(k), v, y, y_layout, lse, dims);
     };
-    if y_per_batch == 0 {
-        // No output elements: nothing to compute, and the lse is never read.
-    } else if is_parallel(batch, &dims) {
-        y.par_chunks_mut(y_per_batch)
-            .zip(lse.par_chunks_mut(lse_per_batch))
-            .enumerate()
-            .for_each(|(b, (y, lse))| run(b, y, lse));
-    } else {
-        y.chunks_mut(y_per_batch).zip(lse.chunks_mut(lse_per_batch)).enumerate().for_each(|(b, (y, lse))| run(b, y, lse));
-    }
+    let parallel = is_parallel(batch, &dims);
+    let fill = |y: &mut [f32]| {
+        if y_per_batch == 0 {
+            // No output elements: nothing to compute, and the lse is never read.
+        } else if parallel {
+            y.par_chunks_mut(y_per_batch)
+                .zip(lse.par_chunks_mut(lse_per_batch))
+                .enumerate()
+                .for_each(|(b, (y, lse))| run(b, y, lse));
+        } else {
+            y.chunks_mut(y_per_batch).zip(lse.chunks_mut(lse_per_batch)).enumerate().for_each(|(b, (y, lse))| run(b, y, lse));
+        }
+    };
+    // SAFETY: the forward pass writes the output row of every head and
+    // query, which are all `y_per_batch` elements of a batch element
+    // (both output layouts are dense), and reads none of them.
+    let y = unsafe { buffer::written_by(batch * y_per_batch, fill) };
     (y, lse)
 }
 

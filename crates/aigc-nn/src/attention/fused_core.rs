@@ -165,12 +165,28 @@ impl Scratch {
     }
 
     /// Copies one head of `source` in transposed, `(D, T)`; the padding
-    /// columns stay zero. Works on 8 positions at a time, so that each
-    /// output row receives 8 adjacent values instead of scattered ones.
+    /// columns stay zero. On x86-64, 4 × 4 blocks are transposed in SSE
+    /// registers (part of the x86-64 baseline). Elsewhere it works on 8
+    /// positions at a time, so that each output row receives 8 adjacent
+    /// values instead of scattered ones.
     fn fill_transposed(&mut self, source: &Heads, head: usize, time: usize, head_size: usize) {
         const GROUP: usize = 8;
         let columns = self.columns;
         let mut t = 0;
+        #[cfg(target_arch = "x86_64")]
+        while t + 4 <= time {
+            let rows: [&[f32]; 4] = std::array::from_fn(|i| source.row(head, t + i, head_size));
+            let whole_blocks = head_size / 4 * 4;
+            for d in (0..whole_blocks).step_by(4) {
+                transpose_4x4(&rows, d, &mut self.data[d * columns + t..], columns);
+            }
+            for d in whole_blocks..head_size {
+                for (i, row) in rows.iter().enumerate() {
+                    self.data[d * columns + t + i] = row[d];
+                }
+            }
+            t += 4;
+        }
         while t + GROUP <= time {
             let rows: [&[f32]; GROUP] = std::array::from_fn(|i| source.row(head, t + i, head_size));
             for d in 0..head_size {
@@ -185,6 +201,34 @@ impl Scratch {
             for (d, &x) in source.row(head, t, head_size).iter().enumerate() {
                 self.data[d * columns + t] = x;
             }
+        }
+    }
+}
+
+/// Writes elements `first..first + 4` of the four `rows` as four columns:
+/// `out[j·ld + i] = rows[i][first + j]` for i, j < 4.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn transpose_4x4(rows: &[&[f32]; 4], first: usize, out: &mut [f32], ld: usize) {
+    use std::arch::x86_64::*;
+
+    let inputs: [&[f32]; 4] = std::array::from_fn(|i| &rows[i][first..first + 4]);
+    assert!(out.len() >= 3 * ld + 4, "transpose_4x4: the output is too short");
+    // SAFETY: SSE is part of the x86-64 baseline; each load reads the 4
+    // elements of a slice checked above, and each store writes 4 elements
+    // inside `out`, whose length is asserted above.
+    unsafe {
+        let [r0, r1, r2, r3] = inputs.map(|row| _mm_loadu_ps(row.as_ptr()));
+        let (low01, low23) = (_mm_unpacklo_ps(r0, r1), _mm_unpacklo_ps(r2, r3)); // r0[0] r1[0] r0[1] r1[1], …
+        let (high01, high23) = (_mm_unpackhi_ps(r0, r1), _mm_unpackhi_ps(r2, r3)); // r0[2] r1[2] r0[3] r1[3], …
+        let columns = [
+            _mm_movelh_ps(low01, low23),
+            _mm_movehl_ps(low23, low01),
+            _mm_movelh_ps(high01, high23),
+            _mm_movehl_ps(high23, high01),
+        ];
+        for (j, column) in columns.into_iter().enumerate() {
+            _mm_storeu_ps(out.as_mut_ptr().add(j * ld), column);
         }
     }
 }
@@ -353,12 +397,21 @@ fn block_scores<const AVX2: bool>(
     block_product::<AVX2>((rows, BLOCK, dims.head_size), (queries, lda, 1), (keys_t, ldb), (scores.as_flattened_mut(), BLOCK));
     let scale = dims.scale();
     for (r, row) in scores[..rows].iter_mut().enumerate() {
-        let visible = dims.visible(first_query + r);
-        for (lane, s) in row.iter_mut().enumerate() {
-            *s = if first_key + lane < visible { *s * scale } else { f32::NEG_INFINITY };
-        }
+        scale_and_mask(row, scale, dims.visible(first_query + r).saturating_sub(first_key));
     }
     scores
+}
+
+/// Multiplies a row of scores by `scale` and sets those from `visible` on to −∞.
+#[inline(always)]
+fn scale_and_mask(row: &mut [f32], scale: f32, visible: usize) {
+    if visible >= row.len() {
+        simd::scale(scale, row); // the common case below the diagonal: nothing masked
+        return;
+    }
+    for (lane, s) in row.iter_mut().enumerate() {
+        *s = if lane < visible { *s * scale } else { f32::NEG_INFINITY };
+    }
 }
 
 /// Returns the largest value of a row whose length is a multiple of [`BLOCK`].
@@ -369,13 +422,16 @@ fn row_max(values: &[f32]) -> f32 {
 }
 
 /// Returns the largest of 16 values, by a fixed tree of comparisons.
+/// NaN is ignored as by `f32::max`, but written as a comparison, which
+/// compiles to one `maxps` per step instead of a NaN check and a blend.
 #[inline(always)]
 fn block_max(values: &[f32; BLOCK]) -> f32 {
+    let max = |a: f32, b: f32| if b > a || a.is_nan() { b } else { a };
     let mut lanes = *values;
     let mut width = BLOCK / 2;
     while width > 0 {
         for lane in 0..width {
-            lanes[lane] = lanes[lane].max(lanes[lane + width]);
+            lanes[lane] = max(lanes[lane], lanes[lane + width]);
         }
         width /= 2;
     }
@@ -468,11 +524,8 @@ fn forward_body<const AVX2: bool>(q: Heads, k: KeySource, v: Heads, y: &mut [f32
                 let chunk_keys = (&keys_t[first_key..], keys_ld);
                 block_product::<AVX2>((rows, width, d), (queries, q.layout.time_stride, 1), chunk_keys, (p.as_flattened_mut(), SOFTMAX_CHUNK));
                 for r in 0..rows {
-                    let visible = dims.visible(first_query + r);
                     let row = &mut p[r][..width];
-                    for (lane, s) in row.iter_mut().enumerate() {
-                        *s = if first_key + lane < visible { *s * scale } else { f32::NEG_INFINITY };
-                    }
+                    scale_and_mask(row, scale, dims.visible(first_query + r).saturating_sub(first_key));
                     let new_max = max[r].max(row_max(row));
                     if new_max == f32::NEG_INFINITY {
                         row.fill(0.0); // this row attends to none of these keys, nor to any before
@@ -617,16 +670,18 @@ fn backward_body<const AVX2: bool>(saved: Saved, dy: Heads, mut targets: GradTar
             for first_key in (0..last_visible).step_by(BLOCK) {
                 let keys_in_block = (dims.keys - first_key).min(BLOCK);
                 let scores = block_scores::<AVX2>(query_rows.0, query_rows.1, first_query, rows, &keys_t.data[first_key..], keys_padded, first_key, &dims);
-                let mut p = [[0.0f32; BLOCK]; BLOCK];
-                for r in 0..rows {
+                let mut p = scores;
+                for (r, row) in p[..rows].iter_mut().enumerate() {
                     let row_lse = lse[first_query + r];
                     if row_lse == f32::NEG_INFINITY {
-                        continue; // a row that attends to no key: p = 0
+                        row.fill(f32::NEG_INFINITY); // a row that attends to no key: p = 0
+                        continue;
                     }
-                    for (prob, &s) in p[r].iter_mut().zip(&scores[r]) {
-                        *prob = simd::exp(s - row_lse); // masked scores are −∞: p = 0
+                    for s in row.iter_mut() {
+                        *s -= row_lse; // masked scores are −∞: p = 0
                     }
                 }
+                simd::exp_in_place(&mut p.as_flattened_mut()[..rows * BLOCK]);
                 // dP = dY_b·V_bᵀ, then dS = P ∘ (dP − D)
                 let mut ds = [[0.0f32; BLOCK]; BLOCK];
                 let values_block = (&values_t.data[first_key..], keys_padded);
