@@ -33,6 +33,7 @@ mod error;
 pub mod gemm;
 mod index;
 mod matmul;
+pub mod packed;
 pub mod parallel;
 mod reduce;
 mod rng;

@@ -80,7 +80,7 @@ pub(super) unsafe fn sgemm(
     // end with a sliver of a block (k = 520 runs as 2 × 260, not 512 + 8).
     // The k blocks depend on k alone, so every output is summed the same way
     // whatever m and n are, also in the vector loops below.
-    let kc_max = balanced_block(k, KC, 1);
+    let kc_max = depth_block(k);
 
     if m == 1 && gemv::supports(csa, rsb, csb) {
         // SAFETY: A's single row is x and C's single row is y, within the caller's contract.
@@ -156,6 +156,13 @@ pub(super) unsafe fn sgemm(
             }
         }
     });
+}
+
+/// Returns the steps of k per block of the loops above: `k` split into the
+/// fewest equal blocks of at most [`KC`]. Each output is a sequential FMA
+/// chain over one such block, and the blocks' sums are added in order.
+pub(crate) fn depth_block(k: usize) -> usize {
+    balanced_block(k, KC, 1)
 }
 
 /// Returns the block length that splits `len` into the fewest blocks of at

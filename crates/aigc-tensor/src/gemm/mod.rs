@@ -31,6 +31,16 @@ mod transpose;
 
 use std::sync::{Arc, RwLock};
 
+#[cfg(target_arch = "x86_64")]
+pub(crate) use blocking::depth_block;
+
+/// Returns the steps of k per block of sums; without the AVX2 kernel there
+/// is no rounding to match, so the whole of k is one block.
+#[cfg(not(target_arch = "x86_64"))]
+pub(crate) fn depth_block(k: usize) -> usize {
+    k.max(1)
+}
+
 pub use avx2::Avx2Kernel;
 pub use matrixmultiply_kernel::MatrixMultiplyKernel;
 pub use naive::NaiveKernel;
