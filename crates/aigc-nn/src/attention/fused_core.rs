@@ -29,6 +29,8 @@
 //! place, v too when D is a multiple of 16, and keys already transposed
 //! (as a KV cache stores them) without a copy.
 
+mod one_query;
+
 use aigc_tensor::simd;
 
 /// Queries and keys per block; also the width of a register tile.
@@ -465,6 +467,17 @@ pub(crate) enum KeySource<'a> {
 /// `y`, and each row's log-sum-exp into `lse` (`(H, Tq)`, or empty when
 /// the caller does not need it).
 pub(crate) fn forward(q: Heads, k: KeySource, v: Heads, y: &mut [f32], y_layout: HeadLayout, lse: &mut [f32], dims: HeadDims) {
+    if let KeySource::Transposed(keys, layout) = k {
+        if lse.is_empty() && one_query::fits(&dims) {
+            one_query::forward(q, keys, layout, v, y, y_layout, dims);
+            return;
+        }
+    }
+    forward_blocks(q, k, v, y, y_layout, lse, dims)
+}
+
+/// [`forward`] in blocks of [`BLOCK`] queries, for every size.
+fn forward_blocks(q: Heads, k: KeySource, v: Heads, y: &mut [f32], y_layout: HeadLayout, lse: &mut [f32], dims: HeadDims) {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn forward_avx2(q: Heads, k: KeySource, v: Heads, y: &mut [f32], y_layout: HeadLayout, lse: &mut [f32], dims: HeadDims) {
