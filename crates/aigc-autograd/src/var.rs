@@ -1,6 +1,6 @@
 //! [`Var`]: a tensor that remembers the operation that made it.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use aigc_tensor::{Error, Result, Tensor};
@@ -41,6 +41,8 @@ impl Drop for Node {
 pub(crate) struct VarInner {
     pub(crate) id: usize,
     value: RwLock<Tensor>,
+    /// Count of changes to `value`, see [`Var::version`].
+    version: AtomicU64,
     grad: Mutex<Option<Tensor>>,
     requires_grad: bool,
     pub(crate) node: Option<Node>,
@@ -74,6 +76,7 @@ impl Var {
         Var(Arc::new(VarInner {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             value: RwLock::new(value),
+            version: AtomicU64::new(0),
             grad: Mutex::new(None),
             requires_grad,
             node,
@@ -130,7 +133,20 @@ impl Var {
     /// (the usual case once the last graph using it is dropped).
     pub fn update_value<R>(&self, f: impl FnOnce(&mut Tensor) -> R) -> R {
         let mut value = self.0.value.write().unwrap_or_else(|e| e.into_inner());
-        f(&mut value)
+        let result = f(&mut value);
+        self.0.version.fetch_add(1, Ordering::Release);
+        result
+    }
+
+    /// The number of times the value was replaced or given out for an
+    /// update ([`Var::set_value`], [`Var::update_value`]), as PyTorch's
+    /// `Tensor._version` counts in-place changes. Code that keeps a copy
+    /// derived from the value, such as packed inference weights, compares
+    /// versions to know whether the copy is still current. Such code reads
+    /// the version first and the value after, so that a copy is never
+    /// recorded with a version newer than its value.
+    pub fn version(&self) -> u64 {
+        self.0.version.load(Ordering::Acquire)
     }
 
     /// Replaces the value; fails if the shape changes.
@@ -140,6 +156,7 @@ impl Var {
             return Err(Error::shape("set_value", current.shape(), value.shape(), "a variable keeps its shape"));
         }
         *current = value;
+        self.0.version.fetch_add(1, Ordering::Release);
         Ok(())
     }
 
