@@ -58,6 +58,9 @@ pub fn sample_next(logits: &[f32], history: &[u32], config: &SamplingConfig, rng
     if logits.is_empty() {
         return Err(Error::invalid("sampling", "cannot sample from an empty row of logits"));
     }
+    if config.temperature == 0.0 && config.repetition_penalty == 1.0 {
+        return Ok(argmax(logits) as u32); // greedy on the logits as they are: no copy
+    }
     let mut logits = logits.to_vec();
     if config.repetition_penalty != 1.0 {
         for &id in history {
@@ -107,13 +110,23 @@ pub fn sample_next(logits: &[f32], history: &[u32], config: &SamplingConfig, rng
     Ok(*order.last().expect("at least one candidate") as u32)
 }
 
-/// Index of the largest value; the first one wins ties. NaN never wins.
+/// Index of the largest value; the first one wins ties. NaN never wins
+/// (all NaN, or an empty slice, gives 0).
 pub fn argmax(values: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, &v) in values.iter().enumerate() {
-        if v > values[best] || values[best].is_nan() {
-            best = i;
+    // Two passes in chunks the compiler vectorises: the maximum (exact, so
+    // 16 running maxima give the same value), then the first chunk holding it.
+    const CHUNK: usize = 16;
+    let mut lanes = [f32::NEG_INFINITY; CHUNK];
+    for chunk in values.chunks(CHUNK) {
+        for (lane, &v) in lanes.iter_mut().zip(chunk) {
+            *lane = lane.max(v);
         }
     }
-    best
+    let max = lanes.iter().fold(f32::NEG_INFINITY, |max, &v| max.max(v));
+    for (c, chunk) in values.chunks(CHUNK).enumerate() {
+        if chunk.iter().fold(false, |found, &v| found | (v == max)) {
+            return c * CHUNK + chunk.iter().position(|&v| v == max).unwrap_or(0);
+        }
+    }
+    0
 }
