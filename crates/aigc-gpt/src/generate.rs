@@ -73,23 +73,24 @@ impl Gpt {
 
         let mut cache = self.new_kv_cache();
         let start = context.len().saturating_sub(block_size);
-        let mut logits = self.last_row(self.forward_cached(&context[start..], &mut cache)?)?;
+        let logits = self.forward_cached_last(&context[start..], &mut cache)?;
+        let mut next = sample_next(logits, &context, sampling, rng)?;
         loop {
-            let next = sample_next(&logits, &context, sampling, rng)?;
             context.push(next);
             generated.push(next);
             let keep_going = on_token(next);
             if !keep_going || stop_tokens.contains(&next) || generated.len() == max_new_tokens {
                 break;
             }
-            if cache.remaining() == 0 {
+            let logits = if cache.remaining() == 0 {
                 cache.clear();
                 let keep = (block_size / 2).max(1);
                 let recent = &context[context.len() - keep..];
-                logits = self.last_row(self.forward_cached(recent, &mut cache)?)?;
+                self.forward_cached_last(recent, &mut cache)?
             } else {
-                logits = self.last_row(self.forward_cached(&[next], &mut cache)?)?;
-            }
+                self.forward_cached_last(&[next], &mut cache)?
+            };
+            next = sample_next(logits, &context, sampling, rng)?;
         }
         Ok(generated)
     }
@@ -118,10 +119,5 @@ impl Gpt {
             }
         }
         Ok(generated)
-    }
-
-    fn last_row(&self, logits: Tensor) -> Result<Vec<f32>> {
-        let n = logits.shape()[0];
-        Ok(logits.narrow(0, n - 1, 1)?.to_vec())
     }
 }

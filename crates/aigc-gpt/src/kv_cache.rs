@@ -4,22 +4,24 @@
 //! 0..=t. They never change once computed, so the cache keeps them per
 //! layer: the prompt is processed once ("prefill"), then each new token
 //! costs one position's worth of work ("decode") instead of the whole
-//! context's. Logits equal those of [`Gpt::logits`] on the full sequence
-//! (a test checks every position to 1e-5).
+//! context's. In f32, logits equal those of [`Gpt::logits`] on the full
+//! sequence (a test checks every position to 1e-5).
 //!
 //! The steps run on plain slices (the `decode` module), without the graph
 //! machinery of training: this is the inner loop of generation.
 
 mod decode;
+mod quantization;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use aigc_autograd::{Result, Tensor};
-use aigc_nn::KEY_BLOCK;
+use aigc_nn::{Module, KEY_BLOCK};
 use aigc_tensor::Error;
 
 use crate::model::Gpt;
-use decode::DecodeWeights;
+use decode::{Buffers, DecodeWeights, LogitRows};
+pub use quantization::Quantization;
 
 /// Keys and values of one layer for up to `capacity` positions: keys
 /// transposed, `(H, D, keys_stride)`, the layout the fused attention kernel
@@ -44,18 +46,21 @@ impl LayerCache {
 /// The cached keys and values of every layer for one sequence (batch 1).
 ///
 /// The buffers for all `block_size` positions are allocated up front, so a
-/// step appends in place. When a sequence starts (the first call after
-/// [`Gpt::new_kv_cache`] or [`KvCache::clear`]), the cache also copies the
-/// model's weights, transposed for fast one-token steps. It decodes the
-/// rest of the sequence with that copy, so, like the cached keys and
-/// values, the copy belongs to the weights the sequence started with.
+/// step appends in place, and the scratch buffers of a step are kept from
+/// one call to the next. When a sequence starts (the first call after
+/// [`Gpt::new_kv_cache`] or [`KvCache::clear`]), the cache takes the model's
+/// weights packed for decoding in its [`Quantization`] format. It decodes
+/// the rest of the sequence with them, so, like the cached keys and values,
+/// they belong to the weights the sequence started with.
 #[derive(Clone)]
 pub struct KvCache {
     layers: Vec<LayerCache>,
     len: usize,
     capacity: usize,
     n_embd: usize,
+    quantization: Quantization,
     weights: Option<Arc<DecodeWeights>>,
+    buffers: Buffers,
 }
 
 impl std::fmt::Debug for KvCache {
@@ -64,6 +69,7 @@ impl std::fmt::Debug for KvCache {
             .field("len", &self.len)
             .field("capacity", &self.capacity)
             .field("layers", &self.layers.len())
+            .field("quantization", &self.quantization)
             .finish()
     }
 }
@@ -89,18 +95,34 @@ impl KvCache {
         self.capacity - self.len
     }
 
+    /// Returns the weight format this cache decodes with.
+    pub fn quantization(&self) -> Quantization {
+        self.quantization
+    }
+
     /// Forgets every cached position.
     pub fn clear(&mut self) {
         self.len = 0;
     }
 }
 
+/// The packed weights of a model's last decoded sequence, reused by the
+/// next sequence while no parameter has changed.
+#[derive(Default)]
+pub(crate) struct DecodeWeightsCache(Mutex<Option<Arc<DecodeWeights>>>);
+
 impl Gpt {
-    /// An empty cache sized for this model.
+    /// An empty cache sized for this model, decoding in the model's
+    /// [`Gpt::quantization`] format.
     pub fn new_kv_cache(&self) -> KvCache {
+        self.new_kv_cache_with(self.quantization())
+    }
+
+    /// Returns an empty cache sized for this model, decoding in `quantization`'s format.
+    pub fn new_kv_cache_with(&self, quantization: Quantization) -> KvCache {
         let (capacity, n_embd) = (self.config.block_size, self.config.n_embd);
         let layers = vec![LayerCache::new(capacity, n_embd); self.config.n_layer];
-        KvCache { layers, len: 0, capacity, n_embd, weights: None }
+        KvCache { layers, len: 0, capacity, n_embd, quantization, weights: None, buffers: Buffers::default() }
     }
 
     /// Runs `ids` as the next positions after those in `cache`, appends their
@@ -109,6 +131,21 @@ impl Gpt {
     /// Fails, leaving the cache unchanged, when the new positions would not
     /// fit in `block_size` or an id is outside the vocabulary.
     pub fn forward_cached(&self, ids: &[u32], cache: &mut KvCache) -> Result<Tensor> {
+        self.run_cached(ids, cache, LogitRows::All)?;
+        let vocab = self.config.vocab_size;
+        Tensor::from_vec(cache.buffers.logits[..ids.len() * vocab].to_vec(), &[ids.len(), vocab])
+    }
+
+    /// [`Gpt::forward_cached`] that returns only the last position's
+    /// logits `(V)`, borrowed from the cache's buffers: the step of
+    /// generation, which allocates nothing once the cache's buffers have
+    /// grown to the size of its calls.
+    pub fn forward_cached_last<'c>(&self, ids: &[u32], cache: &'c mut KvCache) -> Result<&'c [f32]> {
+        self.run_cached(ids, cache, LogitRows::Last)?;
+        Ok(&cache.buffers.logits[..self.config.vocab_size])
+    }
+
+    fn run_cached(&self, ids: &[u32], cache: &mut KvCache, logit_rows: LogitRows) -> Result<()> {
         let n = ids.len();
         if n == 0 {
             return Err(Error::invalid("forward_cached", "no token ids given"));
@@ -136,13 +173,31 @@ impl Gpt {
         }
 
         if cache.len == 0 {
-            cache.weights = Some(Arc::new(DecodeWeights::of(self)));
+            cache.weights = Some(self.decode_weights(cache.quantization)?);
         }
         let weights = cache.weights.clone().expect("set when the sequence started");
         // The new keys and values land past `len`, so until `len` moves a
         // failure leaves the cache as it was.
-        let logits = weights.decode(ids, cache.len, &mut cache.layers)?;
+        weights.decode(ids, cache.len, &mut cache.layers, &mut cache.buffers, logit_rows)?;
         cache.len += n;
-        Ok(logits)
+        Ok(())
+    }
+
+    /// Returns the weights packed for decoding in `quantization`'s format:
+    /// those of the last sequence when no parameter has changed since
+    /// (same ids and versions) and the format is the same, else a new
+    /// snapshot, which replaces the kept one.
+    fn decode_weights(&self, quantization: Quantization) -> Result<Arc<DecodeWeights>> {
+        // Versions first, values after: see `Var::version`.
+        let versions: Vec<(usize, u64)> = self.parameters().iter().map(|p| (p.var.id(), p.var.version())).collect();
+        let mut last = self.decode_weights.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(weights) = last.as_ref() {
+            if weights.quantization == quantization && weights.versions == versions {
+                return Ok(weights.clone());
+            }
+        }
+        let weights = Arc::new(DecodeWeights::of(self, quantization, versions)?);
+        *last = Some(weights.clone());
+        Ok(weights)
     }
 }

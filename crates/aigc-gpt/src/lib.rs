@@ -14,7 +14,9 @@
 //! `nn.Linear`, so weights move between aigc and PyTorch by name.
 //!
 //! Generation samples one token at a time ([`SamplingConfig`]: greedy,
-//! temperature, top-k, top-p, repetition penalty), reproducibly from a seed.
+//! temperature, top-k, top-p, repetition penalty), reproducibly from a seed,
+//! with a [`KvCache`] whose weights are exact f32 or, on request, 8-bit
+//! ([`Quantization`]).
 //! [`ChatSession`] holds a multi-turn conversation in the chat template of
 //! `aigc-tokenizer` and streams each reply.
 #![warn(missing_docs)]
@@ -28,6 +30,6 @@ mod sample;
 
 pub use chat::{ChatOptions, ChatPrompt, ChatReply, ChatSession, FinishReason, Turn};
 pub use config::{GptConfig, PRESET_NAMES};
-pub use kv_cache::KvCache;
+pub use kv_cache::{KvCache, Quantization};
 pub use model::{Block, ChatGPT, Gpt, DEFAULT_SEED};
 pub use sample::{argmax, sample_next, SamplingConfig};

@@ -12,6 +12,7 @@ use aigc_nn::{
 use aigc_tensor::{Error, Rng};
 
 use crate::config::GptConfig;
+use crate::kv_cache::{DecodeWeightsCache, Quantization};
 
 /// Standard deviation of GPT-2's weight initialisation.
 const INIT_STD: f32 = 0.02;
@@ -98,6 +99,10 @@ pub struct Gpt {
     pub h: Vec<Block>,
     /// The final LayerNorm.
     pub ln_f: LayerNorm,
+    /// The weight format of generation ([`Gpt::set_quantization`]).
+    quantization: Quantization,
+    /// The weights of the last decoded sequence, packed for decoding.
+    pub(crate) decode_weights: DecodeWeightsCache,
 }
 
 /// The GPT under the name users of aigc's chatbot know it by.
@@ -121,7 +126,23 @@ impl Gpt {
         let h = (0..config.n_layer).map(|_| Block::new(&config, &mut rng)).collect::<Result<Vec<_>>>()?;
         let drop = Dropout::new(config.dropout, rng.next_u64())?;
         let ln_f = LayerNorm::new(config.n_embd, config.bias);
-        Ok(Gpt { config, wte, wpe, drop, h, ln_f })
+        Ok(Gpt { config, wte, wpe, drop, h, ln_f, quantization: Quantization::F32, decode_weights: DecodeWeightsCache::default() })
+    }
+
+    /// Sets the weight format that [`Gpt::generate`], [`Gpt::generate_stream`]
+    /// and [`Gpt::new_kv_cache`] decode with; [`Quantization::F32`] (exact)
+    /// by default. Training and [`Gpt::logits`] always use the f32 weights.
+    ///
+    /// The model keeps the weights packed for the last decoded sequence
+    /// (about the size of the parameters in f32, a quarter of it in Q8) and
+    /// reuses them until a parameter changes.
+    pub fn set_quantization(&mut self, quantization: Quantization) {
+        self.quantization = quantization;
+    }
+
+    /// Returns the weight format of generation (see [`Gpt::set_quantization`]).
+    pub fn quantization(&self) -> Quantization {
+        self.quantization
     }
 
     /// Logits (B, T, V) for token ids (B, T), given as f32 values.

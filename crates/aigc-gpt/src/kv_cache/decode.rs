@@ -1,24 +1,25 @@
 //! The forward pass of [`Gpt::forward_cached`] on plain slices: no graph,
-//! no `Var`, and buffers sized once per call.
+//! no `Var`, and scratch buffers that belong to the cache, so a step
+//! allocates nothing once the buffers have grown to its size.
 //!
-//! A cache starting a sequence takes a snapshot of the weights
-//! ([`DecodeWeights`]) with every linear layer stored transposed, `(in,
-//! out)`. A one-row product `x·Wᵀ` then reads the rows of Wᵀ front to back,
-//! which the GEMM kernel does about twice as fast as gathering the columns
-//! of W (measured on the tiny preset's layers), and with the same rounding.
+//! A sequence decodes with a snapshot of the weights ([`DecodeWeights`]):
+//! every linear layer packed for one-row products, in f32
+//! ([`PackedMatrix`]) or 8-bit ([`Q8Matrix`]). A one-row product reads each
+//! weight once, so its speed is the speed at which the packed weights
+//! stream from memory.
 //!
-//! Every step uses the arithmetic of the training forward pass: the same
-//! GEMM kernel, [`layer_norm_rows`], [`aigc_tensor::simd::gelu_into`] and the
-//! fused attention kernel. The GEMM kernel rounds each output the same way
-//! whatever the layout and the number of rows, so cached logits equal those
-//! of [`Gpt::logits`] bit for bit on CPUs with AVX2.
+//! In f32, every step uses the arithmetic of the training forward pass:
+//! [`PackedMatrix::linear`] rounds like the AVX2 GEMM kernel, and
+//! [`layer_norm_rows`], [`aigc_tensor::simd::gelu_into`] and the fused
+//! attention kernel are the training pass's own. So cached logits equal
+//! those of [`Gpt::logits`] bit for bit on CPUs with AVX2.
 
-use aigc_autograd::{Result, Tensor, Var};
+use aigc_autograd::{Result, Var};
 use aigc_nn::{fused_attention_forward, layer_norm_rows, AttentionDims, HeadLayout, KeysTransposed, LayerNorm, Linear};
-use aigc_tensor::gemm::{self, GemmKernel};
-use aigc_tensor::{simd, Error};
+use aigc_tensor::packed::{PackedMatrix, Q8Matrix, Q8Vector};
+use aigc_tensor::{simd, Tensor};
 
-use super::LayerCache;
+use super::{LayerCache, Quantization};
 use crate::model::Gpt;
 
 /// Returns a contiguous copy of a parameter's values.
@@ -26,58 +27,46 @@ fn copy_of(var: &Var) -> Vec<f32> {
     var.value().to_vec()
 }
 
-/// A linear layer with its weight stored transposed, `(in, out)`.
-struct DenseT {
-    weight_t: Vec<f32>,
-    bias: Option<Vec<f32>>,
-    in_features: usize,
-    out_features: usize,
+/// A weight matrix `(out, in)` in a decoding format.
+enum Weight {
+    F32(PackedMatrix),
+    Q8(Q8Matrix),
 }
 
-impl DenseT {
-    fn of(layer: &Linear) -> DenseT {
-        let weight = layer.weight.value();
-        let (out_features, in_features) = (weight.shape()[0], weight.shape()[1]);
-        DenseT { weight_t: transposed(&weight), bias: layer.bias.as_ref().map(copy_of), in_features, out_features }
+/// A linear layer `x·Wᵀ + b` packed for decoding.
+struct Dense {
+    weight: Weight,
+    bias: Option<Vec<f32>>,
+    inputs: usize,
+    outputs: usize,
+}
+
+impl Dense {
+    fn of(weight: &Tensor, bias: Option<&Var>, quantization: Quantization) -> Result<Dense> {
+        let packed = match quantization {
+            Quantization::F32 => Weight::F32(PackedMatrix::pack(weight)?),
+            Quantization::Q8 => Weight::Q8(Q8Matrix::quantize(weight)?),
+        };
+        let (outputs, inputs) = (weight.shape()[0], weight.shape()[1]);
+        Ok(Dense { weight: packed, bias: bias.map(copy_of), inputs, outputs })
     }
 
-    /// `out = x·Wᵀ + b` for `rows` rows of x.
-    fn apply(&self, kernel: &dyn GemmKernel, x: &[f32], rows: usize, out: &mut [f32]) -> Result<()> {
-        let (n_in, n_out) = (self.in_features, self.out_features);
-        if x.len() != rows * n_in || out.len() != rows * n_out {
-            return Err(Error::shape(
-                "forward_cached",
-                &[rows, x.len(), out.len()],
-                &[n_in, n_out],
-                "the row buffers do not fit the layer's (in, out) sizes",
-            ));
-        }
-        if rows > 0 && n_in > 0 && n_out > 0 {
-            // SAFETY: x is rows × in with row stride in, Wᵀ is in × out with
-            // row stride out, and out is rows × out with row stride out. All
-            // three lengths were checked above (Wᵀ's by construction), and
-            // out is a distinct mutable buffer.
-            unsafe {
-                kernel.sgemm(
-                    rows,
-                    n_in,
-                    n_out,
-                    1.0,
-                    x.as_ptr(),
-                    n_in as isize,
-                    1,
-                    self.weight_t.as_ptr(),
-                    n_out as isize,
-                    1,
-                    0.0,
-                    out.as_mut_ptr(),
-                    n_out as isize,
-                    1,
-                );
+    fn layer(layer: &Linear, quantization: Quantization) -> Result<Dense> {
+        Dense::of(&layer.weight.value(), layer.bias.as_ref(), quantization)
+    }
+
+    /// `out = x·Wᵀ + b` for `rows` rows of x. `quantized` is the scratch
+    /// for x's 8-bit copy.
+    fn apply(&self, x: &[f32], rows: usize, out: &mut [f32], quantized: &mut Q8Vector) -> Result<()> {
+        match &self.weight {
+            Weight::F32(matrix) => matrix.linear(x, rows, out)?,
+            Weight::Q8(matrix) => {
+                quantized.quantize(x, rows, self.inputs)?;
+                matrix.linear(quantized, out)?;
             }
         }
         if let Some(bias) = &self.bias {
-            for row in out.chunks_exact_mut(n_out) {
+            for row in out.chunks_exact_mut(self.outputs) {
                 for (o, &b) in row.iter_mut().zip(bias) {
                     *o += b;
                 }
@@ -85,11 +74,6 @@ impl DenseT {
         }
         Ok(())
     }
-}
-
-/// Returns the `(columns, rows)` transpose of a 2-D tensor, contiguous.
-fn transposed(matrix: &Tensor) -> Vec<f32> {
-    matrix.t().expect("a 2-D weight").contiguous().to_vec()
 }
 
 /// A LayerNorm's parameters.
@@ -112,112 +96,136 @@ impl Norm {
 /// The weights of one block.
 struct BlockWeights {
     ln_1: Norm,
-    c_attn: DenseT,
-    attn_proj: DenseT,
+    c_attn: Dense,
+    attn_proj: Dense,
     ln_2: Norm,
-    c_fc: DenseT,
-    mlp_proj: DenseT,
+    c_fc: Dense,
+    mlp_proj: Dense,
 }
 
 /// A snapshot of a model's weights in the layouts decoding reads: linear
-/// layers transposed, the token table both as it is (for the embedding
-/// lookup) and transposed (for the tied LM head).
-pub(super) struct DecodeWeights {
+/// layers packed, the token table both as it is (for the embedding lookup)
+/// and packed (for the tied LM head).
+pub(crate) struct DecodeWeights {
     blocks: Vec<BlockWeights>,
     wte: Vec<f32>,
-    wte_t: DenseT,
+    lm_head: Dense,
     wpe: Vec<f32>,
     ln_f: Norm,
     n_embd: usize,
     n_head: usize,
+    /// The format of the linear layers.
+    pub(crate) quantization: Quantization,
+    /// `(id, version)` of every parameter the snapshot was taken from.
+    pub(crate) versions: Vec<(usize, u64)>,
 }
 
 impl DecodeWeights {
-    pub(super) fn of(model: &Gpt) -> DecodeWeights {
+    /// Takes a snapshot of `model`'s weights; `versions` must have been read
+    /// before the values (see [`aigc_autograd::Var::version`]).
+    pub(crate) fn of(model: &Gpt, quantization: Quantization, versions: Vec<(usize, u64)>) -> Result<DecodeWeights> {
         let blocks = model
             .h
             .iter()
-            .map(|block| BlockWeights {
-                ln_1: Norm::of(&block.ln_1),
-                c_attn: DenseT::of(&block.attn.c_attn),
-                attn_proj: DenseT::of(&block.attn.c_proj),
-                ln_2: Norm::of(&block.ln_2),
-                c_fc: DenseT::of(&block.mlp.c_fc),
-                mlp_proj: DenseT::of(&block.mlp.c_proj),
+            .map(|block| {
+                Ok(BlockWeights {
+                    ln_1: Norm::of(&block.ln_1),
+                    c_attn: Dense::layer(&block.attn.c_attn, quantization)?,
+                    attn_proj: Dense::layer(&block.attn.c_proj, quantization)?,
+                    ln_2: Norm::of(&block.ln_2),
+                    c_fc: Dense::layer(&block.mlp.c_fc, quantization)?,
+                    mlp_proj: Dense::layer(&block.mlp.c_proj, quantization)?,
+                })
             })
-            .collect();
-        DecodeWeights {
+            .collect::<Result<Vec<_>>>()?;
+        let wte = model.wte.weight.value();
+        Ok(DecodeWeights {
             blocks,
-            wte: copy_of(&model.wte.weight),
-            wte_t: DenseT::of(&Linear { weight: model.wte.weight.clone(), bias: None }),
+            wte: wte.to_vec(),
+            lm_head: Dense::of(&wte, None, quantization)?,
             wpe: copy_of(&model.wpe.weight),
             ln_f: Norm::of(&model.ln_f),
             n_embd: model.config.n_embd,
             n_head: model.config.n_head,
-        }
+            quantization,
+            versions,
+        })
+    }
+
+    /// Number of tokens in the vocabulary: rows of logits.
+    pub(crate) fn vocab_size(&self) -> usize {
+        self.lm_head.outputs
     }
 }
 
-/// Scratch buffers for one call, sized for `rows` new positions.
-struct Buffers {
+/// Scratch buffers of one cache, sized for the largest call so far and
+/// reused by later calls.
+#[derive(Clone, Default)]
+pub(crate) struct Buffers {
+    /// `(rows, C)`: the residual stream.
+    x: Vec<f32>,
     normed: Vec<f32>,
     qkv: Vec<f32>,
     attended: Vec<f32>,
     projected: Vec<f32>,
     hidden: Vec<f32>,
     activated: Vec<f32>,
+    quantized: Q8Vector,
+    /// `(rows of logits, V)`, written by [`DecodeWeights::decode`].
+    pub(crate) logits: Vec<f32>,
 }
 
 impl Buffers {
-    fn new(rows: usize, n_embd: usize) -> Buffers {
-        Buffers {
-            normed: vec![0.0; rows * n_embd],
-            qkv: vec![0.0; rows * 3 * n_embd],
-            attended: vec![0.0; rows * n_embd],
-            projected: vec![0.0; rows * n_embd],
-            hidden: vec![0.0; rows * 4 * n_embd],
-            activated: vec![0.0; rows * 4 * n_embd],
+    /// Sets every buffer's length for `rows` positions, reusing its storage.
+    fn resize(&mut self, rows: usize, n_embd: usize) {
+        let sizes = [(&mut self.x, 1), (&mut self.normed, 1), (&mut self.qkv, 3), (&mut self.attended, 1), (&mut self.projected, 1)];
+        for (buffer, width) in sizes {
+            buffer.resize(rows * width * n_embd, 0.0);
         }
+        self.hidden.resize(rows * 4 * n_embd, 0.0);
+        self.activated.resize(rows * 4 * n_embd, 0.0);
     }
+}
+
+/// The positions of a call that get logits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LogitRows {
+    /// Every new position.
+    All,
+    /// Only the last, which is all that generation needs.
+    Last,
 }
 
 impl BlockWeights {
     /// Runs the block in place on the residual stream `x` `(rows, C)` of
     /// `rows` new positions after `start` cached ones. The new keys and
     /// values go into `cache`.
-    fn decode(
-        &self,
-        kernel: &dyn GemmKernel,
-        (n_embd, n_head): (usize, usize),
-        x: &mut [f32],
-        (rows, start): (usize, usize),
-        cache: &mut LayerCache,
-        buffers: &mut Buffers,
-    ) -> Result<()> {
+    fn decode(&self, (n_embd, n_head): (usize, usize), (rows, start): (usize, usize), cache: &mut LayerCache, buffers: &mut Buffers) -> Result<()> {
         let (c, d) = (n_embd, n_embd / n_head);
+        let Buffers { x, normed, qkv, attended, projected, hidden, activated, quantized, .. } = buffers;
 
         // x + c_proj(attention(ln_1(x)))
-        self.ln_1.apply(x, &mut buffers.normed)?;
-        self.c_attn.apply(kernel, &buffers.normed, rows, &mut buffers.qkv)?; // (rows, 3C): q, k, v
-        cache.append(&buffers.qkv, rows, start, n_head, d);
+        self.ln_1.apply(x, normed)?;
+        self.c_attn.apply(normed, rows, qkv, quantized)?; // (rows, 3C): q, k, v
+        cache.append(qkv, rows, start, n_head, d);
         let dims = AttentionDims { batch: 1, heads: n_head, queries: rows, keys: start + rows, head_size: d };
         fused_attention_forward(
-            (&buffers.qkv, HeadLayout::interleaved(0, 3 * c, d)),
+            (qkv, HeadLayout::interleaved(0, 3 * c, d)),
             (&cache.keys_t, cache.keys_layout(d)),
             (&cache.values, HeadLayout::heads_first(cache.capacity, d)),
-            (&mut buffers.attended, HeadLayout::interleaved(0, c, d)),
+            (attended, HeadLayout::interleaved(0, c, d)),
             dims,
             true,
         )?;
-        self.attn_proj.apply(kernel, &buffers.attended, rows, &mut buffers.projected)?;
-        add_into(x, &buffers.projected);
+        self.attn_proj.apply(attended, rows, projected, quantized)?;
+        add_into(x, projected);
 
         // x + c_proj(gelu(c_fc(ln_2(x))))
-        self.ln_2.apply(x, &mut buffers.normed)?;
-        self.c_fc.apply(kernel, &buffers.normed, rows, &mut buffers.hidden)?;
-        simd::gelu_into(&mut buffers.activated, &buffers.hidden);
-        self.mlp_proj.apply(kernel, &buffers.activated, rows, &mut buffers.projected)?;
-        add_into(x, &buffers.projected);
+        self.ln_2.apply(x, normed)?;
+        self.c_fc.apply(normed, rows, hidden, quantized)?;
+        simd::gelu_into(activated, hidden);
+        self.mlp_proj.apply(activated, rows, projected, quantized)?;
+        add_into(x, projected);
         Ok(())
     }
 }
@@ -253,14 +261,14 @@ impl LayerCache {
 }
 
 impl DecodeWeights {
-    /// Returns the logits `(n, V)` of `ids` placed after the `start`
-    /// positions cached in `layers`, and writes their keys and values there.
-    pub(super) fn decode(&self, ids: &[u32], start: usize, layers: &mut [LayerCache]) -> Result<Tensor> {
-        let (n, c, vocab) = (ids.len(), self.n_embd, self.wte_t.out_features);
-        let kernel = gemm::kernel();
+    /// Runs `ids` placed after the `start` positions cached in `layers`,
+    /// writes their keys and values there, and leaves the logits of
+    /// `logit_rows` in `buffers.logits` `(1 or ids.len(), V)`.
+    pub(crate) fn decode(&self, ids: &[u32], start: usize, layers: &mut [LayerCache], buffers: &mut Buffers, logit_rows: LogitRows) -> Result<()> {
+        let (n, c) = (ids.len(), self.n_embd);
+        buffers.resize(n, c);
 
-        let mut x = vec![0.0f32; n * c]; // (n, C): token plus position embedding
-        for (t, (&id, row)) in ids.iter().zip(x.chunks_exact_mut(c)).enumerate() {
+        for (t, (&id, row)) in ids.iter().zip(buffers.x.chunks_exact_mut(c)).enumerate() {
             let (token, position) = (id as usize, start + t);
             let token_row = &self.wte[token * c..(token + 1) * c];
             let position_row = &self.wpe[position * c..(position + 1) * c];
@@ -269,13 +277,20 @@ impl DecodeWeights {
             }
         }
 
-        let mut buffers = Buffers::new(n, c);
         for (block, cache) in self.blocks.iter().zip(layers.iter_mut()) {
-            block.decode(kernel.as_ref(), (c, self.n_head), &mut x, (n, start), cache, &mut buffers)?;
+            block.decode((c, self.n_head), (n, start), cache, buffers)?;
         }
-        self.ln_f.apply(&x, &mut buffers.normed)?;
-        let mut logits = vec![0.0f32; n * vocab]; // LM head tied to the token embedding: x·wteᵀ
-        self.wte_t.apply(kernel.as_ref(), &buffers.normed, n, &mut logits)?;
-        Tensor::from_vec(logits, &[n, vocab])
+
+        // LM head tied to the token embedding: ln_f(x)·wteᵀ
+        let first = match logit_rows {
+            LogitRows::All => 0,
+            LogitRows::Last => n - 1,
+        };
+        let rows = n - first;
+        let Buffers { x, normed, quantized, logits, .. } = buffers;
+        let normed = &mut normed[..rows * c];
+        self.ln_f.apply(&x[first * c..], normed)?;
+        logits.resize(rows * self.vocab_size(), 0.0);
+        self.lm_head.apply(normed, rows, logits, quantized)
     }
 }
