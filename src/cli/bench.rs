@@ -5,11 +5,13 @@
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use aigc_gpt::{Gpt, GptConfig, SamplingConfig};
+use aigc_gpt::{Gpt, GptConfig, Quantization, SamplingConfig};
 use aigc_nn::{Module, ParamKind};
 use aigc_optim::{AdamW, Optimizer};
 use aigc_tensor::{Rng, Tensor};
 use clap::{Args, ValueEnum};
+
+use super::common::parse_quantization;
 
 /// Prompt length of the generation benchmark, as in the reference script.
 const GENERATE_PROMPT_LEN: usize = 16;
@@ -35,6 +37,10 @@ pub struct BenchArgs {
     /// Untimed runs before the timed ones.
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub warmup: usize,
+    /// Weight format of generation: f32 (exact) or q8 (8-bit weights in
+    /// blocks of 32); --mode generate only.
+    #[arg(long, default_value = "f32", value_name = "FORMAT", value_parser = parse_quantization)]
+    pub quantize: Quantization,
 }
 
 /// The benchmark model sizes, the same as the reference script's.
@@ -91,6 +97,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.steps == 0 {
         bail!("--steps 0 times nothing; give at least 1");
     }
+    if matches!(args.mode, BenchMode::Train) && args.quantize != Quantization::F32 {
+        bail!("--quantize {} applies to --mode generate only; training always uses f32 weights", args.quantize);
+    }
     let (mut config, mut batch_size) = args.preset.config();
     if let BenchMode::Generate = args.mode {
         // The prompt and every generated token must fit in the position table.
@@ -107,6 +116,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
         BenchMode::Generate => {
             model.set_training(false);
+            model.set_quantization(args.quantize);
             (GENERATE_NEW_TOKENS, time_generation(&model, &args, &mut rng)?)
         }
     };
@@ -114,6 +124,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let line = serde_json::json!({
         "preset": args.preset.name(),
         "mode": args.mode.name(),
+        "quantize": args.quantize.name(),
         "threads": rayon::current_num_threads(),
         "tokens_per_s": round1(tokens_per_run as f64 / median(seconds)),
         "peak_rss_mb": round1(peak_rss_mb()?),

@@ -5,12 +5,12 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use aigc_gpt::{ChatOptions, ChatReply, ChatSession, FinishReason, Gpt, SamplingConfig};
+use aigc_gpt::{ChatOptions, ChatReply, ChatSession, FinishReason, Gpt, Quantization, SamplingConfig};
 use aigc_nn::Module;
 use aigc_tokenizer::Tokenizer;
 use clap::Args;
 
-use super::common::load_model;
+use super::common::{load_model, parse_quantization};
 
 /// Arguments of `aigc chat`.
 #[derive(Debug, Args)]
@@ -54,6 +54,10 @@ pub struct GenerationArgs {
     /// End a reply where this string appears (not printed); repeat for several.
     #[arg(long = "stop", value_name = "STRING")]
     pub stop: Vec<String>,
+    /// Weight format of the linear layers while generating: f32 (exact) or
+    /// q8 (8-bit weights in blocks of 32, faster, logits slightly off).
+    #[arg(long, default_value = "f32", value_name = "FORMAT", value_parser = parse_quantization)]
+    pub quantize: Quantization,
 }
 
 impl Default for GenerationArgs {
@@ -66,6 +70,7 @@ impl Default for GenerationArgs {
             max_tokens: 256,
             seed: 1337,
             stop: Vec::new(),
+            quantize: Quantization::F32,
         }
     }
 }
@@ -100,7 +105,8 @@ Commands:
 /// Runs `aigc chat`.
 pub fn run(args: ChatArgs) -> anyhow::Result<()> {
     let options = args.generation.chat_options()?;
-    let (model, tokenizer) = load_chat_model(&args.model)?;
+    let (mut model, tokenizer) = load_chat_model(&args.model)?;
+    model.set_quantization(args.generation.quantize);
     let mut session = ChatSession::new(&model, &tokenizer, options)?;
     session.set_system(args.system.clone());
 

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::Path;
 
 use anyhow::{bail, Context};
-use aigc_gpt::Gpt;
+use aigc_gpt::{Gpt, Quantization};
 use aigc_tokenizer::Tokenizer;
 use aigc_train::checkpoint::{self, ModelConfigFile};
 
@@ -29,6 +29,12 @@ pub fn configure_threads(threads: Option<usize>) -> anyhow::Result<()> {
         .build_global()
         .context("could not configure the thread pool")?;
     Ok(())
+}
+
+/// Parses the value of `--quantize` for clap, whose error names the flag
+/// and shows this message.
+pub fn parse_quantization(value: &str) -> Result<Quantization, String> {
+    value.parse().map_err(|_| format!("expected f32 (no quantization, the default) or q8 (8-bit weights), got {value:?}"))
 }
 
 /// A model directory loaded for use: the network, its `config.json` and,

@@ -4,11 +4,11 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::bail;
-use aigc_gpt::SamplingConfig;
+use aigc_gpt::{Quantization, SamplingConfig};
 use aigc_tensor::Rng;
 use clap::Args;
 
-use super::common::load_model;
+use super::common::{load_model, parse_quantization};
 
 /// Arguments of `aigc generate`.
 #[derive(Debug, Args)]
@@ -34,6 +34,10 @@ pub struct GenerateArgs {
     /// Random seed; the same seed gives the same text.
     #[arg(long, default_value_t = 1337, value_name = "N")]
     pub seed: u64,
+    /// Weight format of the linear layers while generating: f32 (exact) or
+    /// q8 (8-bit weights in blocks of 32, faster, logits slightly off).
+    #[arg(long, default_value = "f32", value_name = "FORMAT", value_parser = parse_quantization)]
+    pub quantize: Quantization,
 }
 
 /// Runs `aigc generate`.
@@ -43,7 +47,8 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     }
     let sampling = SamplingConfig { temperature: args.temperature, top_k: Some(args.top_k), top_p: args.top_p, repetition_penalty: 1.0 };
     sampling.validate()?;
-    let model = load_model(&args.model)?;
+    let mut model = load_model(&args.model)?;
+    model.gpt.set_quantization(args.quantize);
     let prompt = model.encode(&args.prompt)?;
     let mut rng = Rng::seed(args.seed);
     let generated = model.gpt.generate(&prompt, args.max_tokens, &sampling, &[], &mut rng)?;
