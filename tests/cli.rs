@@ -73,6 +73,9 @@ fn train_generate_eval_round_trip() {
     assert!(text.starts_with("ROMEO:"), "output starts with the prompt: {text}");
     let again = aigc(&["generate", "--model", out.to_str().unwrap(), "--prompt", "ROMEO:", "--max-tokens", "40", "--seed", "7"]);
     assert_eq!(text, String::from_utf8_lossy(&again.stdout), "same seed, same text");
+    let quantized = aigc(&["generate", "--model", out.to_str().unwrap(), "--prompt", "ROMEO:", "--max-tokens", "40", "--quantize", "q8"]);
+    assert!(quantized.status.success(), "generate --quantize q8 failed: {}", stderr(&quantized));
+    assert!(String::from_utf8_lossy(&quantized.stdout).starts_with("ROMEO:"), "q8 output starts with the prompt");
 
     let output = aigc(&["eval", "--model", out.to_str().unwrap(), "--data", data.to_str().unwrap()]);
     assert!(output.status.success(), "eval failed: {}", stderr(&output));
@@ -163,6 +166,30 @@ fn generate_rejects_missing_model_dir() {
 fn generate_rejects_invalid_sampling() {
     let output = aigc(&["generate", "--model", "/nonexistent/model", "--prompt", "hi", "--temperature=-1"]);
     assert_fails_with(&output, "temperature -1");
+}
+
+#[test]
+fn generate_rejects_unknown_quantize_value() {
+    let output = aigc(&["generate", "--model", "/nonexistent/model", "--prompt", "hi", "--quantize", "q4"]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "clap rejects the value as a usage error: {err}");
+    assert!(err.contains("--quantize"), "the error names the flag: {err}");
+    assert!(err.contains("expected f32 (no quantization, the default) or q8"), "the error lists the valid values: {err}");
+}
+
+#[test]
+fn bench_reports_quantized_generation() {
+    let output = aigc(&["bench", "--preset", "tiny", "--mode", "generate", "--steps", "1", "--warmup", "0", "--quantize", "q8"]);
+    assert!(output.status.success(), "bench failed: {}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["quantize"], "q8");
+    assert!(report["tokens_per_s"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn bench_rejects_quantize_for_training() {
+    let output = aigc(&["bench", "--preset", "tiny", "--mode", "train", "--steps", "1", "--quantize", "q8"]);
+    assert_fails_with(&output, "--quantize q8 applies to --mode generate only");
 }
 
 #[test]
