@@ -37,8 +37,6 @@ mod q8_x86;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
-use rayon::prelude::*;
-
 pub use naive::{naive_linear, naive_q8_linear};
 pub use q8::{Q8Matrix, Q8Vector, Q8_BLOCK};
 
@@ -50,11 +48,6 @@ use crate::Tensor;
 /// registers of running sums, enough independent FMA chains to hide the
 /// FMA latency on one row.
 pub const PANEL: usize = 64;
-
-/// Weights (outputs × inputs) from which a product is split across the rayon
-/// pool. Below it a product takes a few microseconds, about what handing
-/// work to another thread and waiting for it costs.
-pub const PARALLEL_MIN_WEIGHTS: usize = 1 << 18;
 
 /// The instruction set a kernel runs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,8 +154,11 @@ impl PackedMatrix {
     ///
     /// Each output is rounded like the AVX2 GEMM kernel's: a sequential FMA
     /// chain over each block of inputs, the blocks' sums added in order.
-    /// Large matrices are split by panels across the rayon pool (see
-    /// [`PARALLEL_MIN_WEIGHTS`]), which changes no result.
+    /// Runs on the calling thread, like a [`crate::gemm::GemmKernel`].
+    // TODO: split large products by panels across threads. Splitting through
+    // rayon slowed decoding 2-4× on a 2-core machine whose other core was
+    // busy, because each product waited for a worker to wake; a pinned,
+    // spinning helper thread might gain on idle machines.
     pub fn linear(&self, x: &[f32], rows: usize, y: &mut [f32]) -> Result<()> {
         self.linear_with(Isa::detect(KernelKind::F32), x, rows, y)
     }
@@ -178,33 +174,9 @@ impl PackedMatrix {
             y.fill(0.0);
             return Ok(());
         }
-        let panels = self.outputs.div_ceil(PANEL);
-        let run = |first_panel: usize, panel_count: usize, y: OutputPtr| {
-            // SAFETY: the lengths of x and y were checked above, the panels
-            // lie inside `data`, and each call writes only the columns of its
-            // own panels, so concurrent calls never write the same element.
-            unsafe { self.panels(isa, x, rows, y, first_panel, panel_count) }
-        };
-        let output = OutputPtr(y.as_mut_ptr());
-        let split = self.outputs * self.inputs >= PARALLEL_MIN_WEIGHTS && rayon::current_num_threads() > 1;
-        if split {
-            let per_task = panels.div_ceil(rayon::current_num_threads());
-            (0..panels).into_par_iter().step_by(per_task).for_each(|first| run(first, per_task.min(panels - first), output));
-        } else {
-            run(0, panels, output);
-        }
-        Ok(())
-    }
-
-    /// Computes the outputs of panels `first_panel..first_panel + count`.
-    ///
-    /// # Safety
-    /// x contains `rows × inputs` floats, y points to `rows × outputs` writable
-    /// floats that no one else reads or writes in these panels' columns, and
-    /// `isa` is available.
-    unsafe fn panels(&self, isa: Isa, x: &[f32], rows: usize, y: OutputPtr, first_panel: usize, count: usize) {
         let depth = depth_block(self.inputs);
-        for panel in first_panel..first_panel + count {
+        let y = y.as_mut_ptr();
+        for panel in 0..self.outputs.div_ceil(PANEL) {
             let weights = &self.data[panel * PANEL * self.inputs..(panel + 1) * PANEL * self.inputs];
             let first_output = panel * PANEL;
             let columns = PANEL.min(self.outputs - first_output);
@@ -212,15 +184,17 @@ impl PackedMatrix {
             match isa {
                 #[cfg(target_arch = "x86_64")]
                 Isa::Avx512 | Isa::Avx2 => {
-                    // SAFETY: forwarded contract; the panel contains inputs × PANEL floats.
-                    unsafe { x86::panel(isa, shape, x.as_ptr(), rows, weights.as_ptr(), y.0) };
+                    // SAFETY: `isa` is available, x and y have the lengths checked
+                    // above, and the panel contains inputs × PANEL floats.
+                    unsafe { x86::panel(isa, shape, x.as_ptr(), rows, weights.as_ptr(), y) };
                 }
                 _ => {
-                    // SAFETY: forwarded contract.
-                    unsafe { portable_panel(shape, x, rows, weights, y.0) };
+                    // SAFETY: x and y have the lengths checked above.
+                    unsafe { portable_panel(shape, x, rows, weights, y) };
                 }
             }
         }
+        Ok(())
     }
 }
 
@@ -235,15 +209,6 @@ pub(crate) struct PanelShape {
     pub first_output: usize,
     pub columns: usize,
 }
-
-/// y's base pointer, shared by the tasks that write disjoint columns of it.
-#[derive(Clone, Copy)]
-struct OutputPtr(*mut f32);
-
-// SAFETY: the tasks given an OutputPtr write disjoint elements (see `linear_with`).
-unsafe impl Send for OutputPtr {}
-// SAFETY: as above.
-unsafe impl Sync for OutputPtr {}
 
 /// Computes one panel's outputs for every row of x with scalar FMAs.
 ///

@@ -24,9 +24,7 @@
 //! by signed bytes, so the weights are stored as `q + 128` and the excess
 //! `128·Σ r` of each block is subtracted from its integer sum.
 
-use rayon::prelude::*;
-
-use super::{check_len, matrix_dims, Isa, KernelKind, OutputPtr, PANEL, PARALLEL_MIN_WEIGHTS};
+use super::{check_len, matrix_dims, Isa, KernelKind, PANEL};
 use crate::error::{Error, Result};
 use crate::Tensor;
 
@@ -247,7 +245,8 @@ impl Q8Matrix {
         values
     }
 
-    /// Computes `y = x·Wᵀ` for every row of the quantised x into y `(rows, out)`.
+    /// Computes `y = x·Wᵀ` for every row of the quantised x into y `(rows, out)`,
+    /// on the calling thread.
     ///
     /// Fails when x's row length is not W's input count or y's length does not fit.
     pub fn linear(&self, x: &Q8Vector, y: &mut [f32]) -> Result<()> {
@@ -263,21 +262,9 @@ impl Q8Matrix {
         if x.rows == 0 || self.outputs == 0 {
             return Ok(());
         }
-        let panels = self.outputs.div_ceil(PANEL);
-        let output = OutputPtr(y.as_mut_ptr());
-        let run = |first: usize, count: usize, y: OutputPtr| {
-            for panel in first..first + count {
-                // SAFETY: y contains rows × outputs floats (checked above), and
-                // each panel writes only its own columns.
-                unsafe { self.panel(isa, x, panel, y.0) };
-            }
-        };
-        let split = self.outputs * self.inputs >= PARALLEL_MIN_WEIGHTS && rayon::current_num_threads() > 1;
-        if split {
-            let per_task = panels.div_ceil(rayon::current_num_threads());
-            (0..panels).into_par_iter().step_by(per_task).for_each(|first| run(first, per_task.min(panels - first), output));
-        } else {
-            run(0, panels, output);
+        for panel in 0..self.outputs.div_ceil(PANEL) {
+            // SAFETY: y contains rows × outputs floats (checked above).
+            unsafe { self.panel(isa, x, panel, y.as_mut_ptr()) };
         }
         Ok(())
     }

@@ -64,29 +64,6 @@ fn q8_kernels_match_naive_bit_for_bit() {
 }
 
 #[test]
-fn split_across_threads_changes_nothing() {
-    let (outputs, inputs, rows) = (600, 500, 2);
-    assert!(outputs * inputs >= PARALLEL_MIN_WEIGHTS, "the shape must be large enough to split");
-    let weight = random(outputs * inputs, 1);
-    let x = random(rows * inputs, 2);
-    let packed = PackedMatrix::from_rows(&weight, outputs, inputs).unwrap();
-    let matrix = Q8Matrix::from_rows(&weight, outputs, inputs).unwrap();
-    let mut quantized = Q8Vector::new();
-    quantized.quantize(&x, rows, inputs).unwrap();
-
-    let run = || {
-        let (mut f32_out, mut q8_out) = (vec![0.0; rows * outputs], vec![0.0; rows * outputs]);
-        packed.linear(&x, rows, &mut f32_out).unwrap();
-        matrix.linear(&quantized, &mut q8_out).unwrap();
-        (f32_out, q8_out)
-    };
-    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(run);
-    let three = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap().install(run);
-    assert_eq!(one.0, three.0, "f32 product on 1 and 3 threads");
-    assert_eq!(one.1, three.1, "Q8 product on 1 and 3 threads");
-}
-
-#[test]
 fn q8_dequantize_is_within_half_a_step() {
     let (outputs, inputs) = (70, 45);
     let weight = random(outputs * inputs, 3);
