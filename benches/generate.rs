@@ -8,12 +8,14 @@
 //! `Throughput::Elements(256)`: criterion's "elem/s" column reads as new
 //! tokens per second.
 //!
-//! `generate` prefills the prompt once and then runs one position per token
-//! against the cache; `generate_uncached` recomputes the whole context at
-//! every step, so its cost per token grows with the context length.
-//! The numbers depend on the core count: set `RAYON_NUM_THREADS` to pin it.
+//! `kv_cache` prefills the prompt once and then runs one position per token
+//! against the cache, with exact f32 weights. `kv_cache_q8` does the same
+//! with 8-bit weights (`Quantization::Q8`). `uncached` recomputes the whole
+//! context at every step, so its cost per token grows with the context
+//! length. The numbers of `uncached` depend on the core count: set
+//! `RAYON_NUM_THREADS` to pin it.
 
-use aigc_gpt::{Gpt, GptConfig, SamplingConfig};
+use aigc_gpt::{Gpt, GptConfig, Quantization, SamplingConfig};
 use aigc_tensor::Rng;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
@@ -33,6 +35,15 @@ fn generation(c: &mut Criterion) {
     group.bench_function("kv_cache", |b| {
         b.iter(|| {
             let tokens = model.generate(&prompt, NEW_TOKENS, &greedy, &[], &mut Rng::seed(0)).expect("generate");
+            assert_eq!(tokens.len(), NEW_TOKENS);
+            tokens
+        })
+    });
+    let mut quantized = Gpt::new(config.clone()).expect("the tiny preset is valid");
+    quantized.set_quantization(Quantization::Q8);
+    group.bench_function("kv_cache_q8", |b| {
+        b.iter(|| {
+            let tokens = quantized.generate(&prompt, NEW_TOKENS, &greedy, &[], &mut Rng::seed(0)).expect("generate");
             assert_eq!(tokens.len(), NEW_TOKENS);
             tokens
         })
