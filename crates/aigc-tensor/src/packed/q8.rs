@@ -60,6 +60,18 @@ pub(crate) fn quantize_block(values: &[f32], out: &mut [i8; Q8_BLOCK]) -> f32 {
     scale
 }
 
+/// [`quantize_block`] through the AVX2 code for whole blocks when the CPU
+/// has it, with the same results: packing a model's weights calls it for
+/// every block.
+fn quantize_any_block(values: &[f32], out: &mut [i8; Q8_BLOCK]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if let (true, Ok(whole)) = (crate::simd::avx2_fma_available(), values.try_into()) {
+        // SAFETY: the CPU has AVX2 and FMA.
+        return unsafe { super::q8_x86::quantize_whole_block(whole, out) }.0;
+    }
+    quantize_block(values, out)
+}
+
 /// Returns `128·Σ q`, what storing the weights as `q + 128` adds to a block's integer sum.
 pub(crate) fn excess_of(block: &[i8; Q8_BLOCK]) -> i32 {
     128 * block.iter().map(|&q| q as i32).sum::<i32>()
@@ -200,7 +212,7 @@ impl Q8Matrix {
             for b in 0..blocks {
                 let values = &weight[o * inputs + b * Q8_BLOCK..o * inputs + ((b + 1) * Q8_BLOCK).min(inputs)];
                 let record = panel * blocks + b;
-                scales[record * PANEL + lane] = quantize_block(values, &mut quantized);
+                scales[record * PANEL + lane] = quantize_any_block(values, &mut quantized);
                 let bytes = &mut weights[record * PANEL_BLOCK_BYTES..(record + 1) * PANEL_BLOCK_BYTES];
                 for (p, &q) in quantized.iter().enumerate() {
                     let (step, within) = (p / STEP, p % STEP);
