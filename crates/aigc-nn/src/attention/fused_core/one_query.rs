@@ -9,7 +9,7 @@
 
 use aigc_tensor::simd;
 
-use super::{block_product, padded, row_max, HeadDims, HeadLayout, Heads, KeysTransposed, SOFTMAX_CHUNK};
+use super::{block_product, padded, row_max, scale_and_mask, HeadDims, HeadLayout, Heads, KeysTransposed, SOFTMAX_CHUNK};
 
 /// Largest head size the one-query kernel keeps on the stack; larger heads
 /// take the general kernel.
@@ -63,9 +63,7 @@ fn forward_body<const AVX2: bool>(q: Heads, keys_t: &[f32], keys: KeysTransposed
             let row = &mut p[..width];
             row.fill(0.0);
             block_product::<AVX2>((1, width, d), (query, q.layout.time_stride, 1), (&keys_t[first_key..], keys.row_stride), (row, SOFTMAX_CHUNK));
-            for (lane, s) in row.iter_mut().enumerate() {
-                *s = if first_key + lane < visible { *s * scale } else { f32::NEG_INFINITY };
-            }
+            scale_and_mask(row, scale, visible - first_key);
             let new_max = max.max(row_max(row));
             if new_max == f32::NEG_INFINITY {
                 row.fill(0.0); // no key seen yet has a finite score
