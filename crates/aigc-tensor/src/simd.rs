@@ -129,6 +129,22 @@ pub fn scale(alpha: f32, y: &mut [f32]) {
     }
 }
 
+/// The constants of [`exp`] and [`exp_lanes`], which must stay identical for
+/// the two to agree bit for bit.
+mod exp_constants {
+    pub const LOG2_E: f32 = std::f32::consts::LOG2_E;
+    /// ln 2 split in two, so that n·LN2_HIGH is exact for |n| ≤ 128.
+    pub const LN2_HIGH: f32 = 0.693_359_4;
+    pub const LN2_LOW: f32 = -2.121_944_4e-4;
+    /// Adding and subtracting 1.5·2²³ rounds to the nearest integer.
+    pub const ROUND: f32 = 12_582_912.0;
+    pub const MIN_INPUT: f32 = -87.3;
+    pub const MAX_INPUT: f32 = 88.3;
+    /// Coefficients of the degree-6 polynomial for eʳ, highest first, in
+    /// Horner order: eʳ ≈ 1 + r + r²·p(r).
+    pub const POLYNOMIAL: [f32; 6] = [1.987_569_1e-4, 1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 5.000_000_1e-1];
+}
+
 /// Returns `eˣ` with a relative error below 2e-7 (about 2 ulp), branch-free
 /// so that loops calling it vectorise.
 ///
@@ -138,26 +154,17 @@ pub fn scale(alpha: f32, y: &mut [f32]) {
 /// exponent bits.
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
-    const LOG2_E: f32 = std::f32::consts::LOG2_E;
-    // ln 2 split in two, so that n·LN2_HIGH is exact for |n| ≤ 128.
-    const LN2_HIGH: f32 = 0.693_359_4;
-    const LN2_LOW: f32 = -2.121_944_4e-4;
-    // Adding and subtracting 1.5·2²³ rounds to the nearest integer.
-    const ROUND: f32 = 12_582_912.0;
-    const MIN_INPUT: f32 = -87.3;
-    const MAX_INPUT: f32 = 88.3;
+    use exp_constants::*;
 
     let clamped = x.clamp(MIN_INPUT, MAX_INPUT);
     // `shifted` is 1.5·2²³ + n exactly, so its low bits hold the integer n.
     let shifted = clamped * LOG2_E + ROUND;
     let n = shifted - ROUND;
     let r = clamped - n * LN2_HIGH - n * LN2_LOW;
-    let mut p = 1.987_569_1e-4f32;
-    p = p * r + 1.398_199_9e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 1.666_666_5e-1;
-    p = p * r + 5.000_000_1e-1;
+    let mut p = POLYNOMIAL[0];
+    for coefficient in &POLYNOMIAL[1..] {
+        p = p * r + coefficient;
+    }
     let e_r = p * r * r + r + 1.0;
     // 2ⁿ from its exponent bits, n + 127 (in 1..=254 after the clamp);
     // integer arithmetic on the bits, because a float-to-int cast does not vectorise.
@@ -233,12 +240,7 @@ fn map_lanes<const N: usize>(lanes: &mut [f32; N], f: impl Fn(f32) -> f32) {
 /// are bitwise equal.
 #[inline(always)]
 pub fn exp_lanes<const N: usize>(x: &[f32; N]) -> [f32; N] {
-    const LOG2_E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HIGH: f32 = 0.693_359_4;
-    const LN2_LOW: f32 = -2.121_944_4e-4;
-    const ROUND: f32 = 12_582_912.0;
-    const MIN_INPUT: f32 = -87.3;
-    const MAX_INPUT: f32 = 88.3;
+    use exp_constants::*;
 
     let mut clamped = *x;
     map_lanes(&mut clamped, |v| v.clamp(MIN_INPUT, MAX_INPUT));
@@ -249,8 +251,8 @@ pub fn exp_lanes<const N: usize>(x: &[f32; N]) -> [f32; N] {
         let n = shifted[lane] - ROUND;
         r[lane] = clamped[lane] - n * LN2_HIGH - n * LN2_LOW;
     }
-    let mut p = [1.987_569_1e-4f32; N];
-    for coefficient in [1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 5.000_000_1e-1] {
+    let mut p = [POLYNOMIAL[0]; N];
+    for &coefficient in &POLYNOMIAL[1..] {
         for lane in 0..N {
             p[lane] = p[lane] * r[lane] + coefficient;
         }
