@@ -85,6 +85,20 @@ fn completion_has_openai_shape_and_usage() {
 }
 
 #[test]
+fn q8_model_serves_completions() {
+    let dir = small_model("q8");
+    let mut model = aigc_serve::ChatModel::load(&dir).unwrap();
+    model.set_quantization(aigc_gpt::Quantization::Q8);
+    let server = aigc_serve::spawn(model, test_config()).unwrap();
+
+    let reply = post(&chat_url(&server), &chat_body("Hello!", json!({ "max_tokens": 12, "seed": 7 })));
+    assert_eq!(reply.status, 200, "body {}", reply.text);
+    let body = reply.json();
+    assert!(body["choices"][0]["message"]["content"].is_string(), "body {body}");
+    assert_eq!(body["usage"]["completion_tokens"], 12);
+}
+
+#[test]
 fn same_seed_gives_same_reply() {
     let dir = small_model("seed");
     let server = start(&dir, test_config());

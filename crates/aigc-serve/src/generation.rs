@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use aigc_gpt::{Gpt, SamplingConfig};
+use aigc_gpt::{Gpt, Quantization, SamplingConfig};
 use aigc_tensor::Rng;
 use aigc_tokenizer::{ChatTemplate, Message, Tokenizer};
 use aigc_train::checkpoint;
@@ -84,6 +84,12 @@ impl ChatModel {
     /// The network.
     pub fn gpt(&self) -> &Gpt {
         &self.gpt
+    }
+
+    /// Sets the weight format every request decodes with: exact f32, or
+    /// faster 8-bit weights (see [`Gpt::set_quantization`]).
+    pub fn set_quantization(&mut self, quantization: Quantization) {
+        self.gpt.set_quantization(quantization);
     }
 
     /// The tokenizer.
