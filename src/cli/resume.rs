@@ -11,7 +11,7 @@ use aigc_gpt::Gpt;
 use aigc_nn::Module;
 use aigc_tokenizer::Tokenizer;
 use aigc_train::checkpoint::{self, ModelConfigFile, TrainingState};
-use aigc_train::TrainError;
+use aigc_train::{BatchSource, History, Model, TrainError};
 
 use super::training::TrainingSettings;
 
@@ -93,7 +93,7 @@ pub fn truncate_train_log(path: &Path, step: u64) -> anyhow::Result<()> {
 /// Installs the Ctrl-C and SIGTERM handler. The first signal sets the
 /// returned flag, so training saves a checkpoint and stops after the current
 /// step. A second one exits at once with status 130.
-pub fn install_interrupt_handler() -> anyhow::Result<Arc<AtomicBool>> {
+fn install_interrupt_handler() -> anyhow::Result<Arc<AtomicBool>> {
     let flag = Arc::new(AtomicBool::new(false));
     let handler_flag = Arc::clone(&flag);
     ctrlc::set_handler(move || {
@@ -108,7 +108,7 @@ pub fn install_interrupt_handler() -> anyhow::Result<Arc<AtomicBool>> {
 }
 
 /// Logs where an interrupted run saved its checkpoint and how to continue it.
-pub fn report_interrupt(out: &Path) -> anyhow::Result<()> {
+fn report_interrupt(out: &Path) -> anyhow::Result<()> {
     let saved = checkpoint::read_training_state(out)?.map_or(0, |state| state.step);
     tracing::info!(
         "interrupted: checkpoint of step {saved} saved to {}; continue with the same command and --resume {}",
@@ -118,9 +118,43 @@ pub fn report_interrupt(out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Compiles `model` with `settings` and trains it on `batches`, writing
+/// checkpoints to `out` and continuing from `resume` when given.
+///
+/// Returns the history and the training time in seconds, or `None` when
+/// Ctrl-C or SIGTERM stopped the run, after logging where the checkpoint of
+/// the last finished step was saved.
+pub fn fit_with_interrupts(
+    model: &mut Model<Gpt>,
+    batches: &mut dyn BatchSource,
+    settings: &TrainingSettings,
+    out: &Path,
+    checkpoint_interval: Option<usize>,
+    resume: Option<TrainingState>,
+) -> anyhow::Result<Option<(History, f64)>> {
+    settings.compile(model)?;
+    let interrupted = install_interrupt_handler()?;
+    let mut options = settings.step_options(out)?.stop_flag(Arc::clone(&interrupted));
+    if let Some(interval) = checkpoint_interval {
+        options = options.checkpoint_interval(interval);
+    }
+    if let Some(state) = resume {
+        options = options.resume_from(state);
+    }
+
+    let started = std::time::Instant::now();
+    let history = model.fit_batches(batches, options).map_err(|e| explain_divergence(e, settings))?;
+    let seconds = started.elapsed().as_secs_f64();
+    if interrupted.load(Ordering::SeqCst) && history.stopped_early() {
+        report_interrupt(out)?;
+        return Ok(None);
+    }
+    Ok(Some((history, seconds)))
+}
+
 /// Rewords a [`TrainError::Diverged`] in the command's flags (`--lr`,
 /// `--grad-clip`, `--skip-nonfinite`, `--resume`); other errors pass through.
-pub fn explain_divergence(error: TrainError, settings: &TrainingSettings) -> anyhow::Error {
+fn explain_divergence(error: TrainError, settings: &TrainingSettings) -> anyhow::Error {
     let TrainError::Diverged { step, loss, grad_norm, skipped, last_checkpoint, .. } = &error else {
         return error.into();
     };

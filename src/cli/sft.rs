@@ -2,8 +2,6 @@
 //! conversations, with the loss on assistant replies only.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use aigc_gpt::{Gpt, GptConfig, SamplingConfig};
@@ -16,9 +14,7 @@ use clap::Args;
 use serde::Serialize;
 
 use super::common::load_model;
-use super::resume::{
-    check_seed, explain_divergence, install_interrupt_handler, load_resume, report_interrupt, truncate_train_log, Resume,
-};
+use super::resume::{check_seed, fit_with_interrupts, load_resume, truncate_train_log, Resume};
 use super::training::{prepare_run_dir, TrainingDefaults, TrainingOptions, TRAIN_LOG_FILE};
 
 /// The defaults of `aigc sft`: a lower peak rate than pretraining, so the
@@ -43,7 +39,7 @@ pub struct SftArgs {
     /// Conversations: a .jsonl file (OpenAI chat format), a chatterbot .yml/.yaml file, or a folder of them.
     #[arg(long, value_name = "PATH")]
     pub data: PathBuf,
-    /// Directory to write the fine-tuned model (with training_state.bin for --resume), sft_report.json and heldout.jsonl to; must differ from --model, and may hold a model only when --resume names it.
+    /// Directory to write the fine-tuned model (with training_state.bin for --resume), sft_report.json and heldout.jsonl to. It must differ from --model, and it may contain a model only when --resume names it.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// Held-out prompts to answer after training, shown and saved in the report.
@@ -155,18 +151,9 @@ pub fn run(args: SftArgs) -> anyhow::Result<()> {
         if start > 0 { format!("; resuming at step {start}") } else { String::new() }
     );
 
-    settings.compile(&mut model)?;
-    let interrupted = install_interrupt_handler()?;
-    let mut options = settings.step_options(&args.out)?.stop_flag(Arc::clone(&interrupted));
-    if let Some(state) = state {
-        options = options.resume_from(state);
-    }
-    let started = std::time::Instant::now();
-    let history = model.fit_batches(&mut dataset, options).map_err(|e| explain_divergence(e, &settings))?;
-    let seconds = started.elapsed().as_secs_f64();
-    if interrupted.load(Ordering::SeqCst) && history.stopped_early() {
-        return report_interrupt(&args.out);
-    }
+    let Some((_history, seconds)) = fit_with_interrupts(&mut model, &mut dataset, &settings, &args.out, None, state)? else {
+        return Ok(());
+    };
     // fit_batches saved the last step as a checkpoint (weights and training
     // state), so a finished run can be extended with --resume and more --steps.
     let after = measure(&dataset, model.net())?;

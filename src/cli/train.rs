@@ -1,8 +1,6 @@
 //! `aigc train`: pretrain a GPT on a text file with the Keras-style `fit_batches`.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 use anyhow::Context;
 use aigc_gpt::{Gpt, GptConfig, PRESET_NAMES};
@@ -13,9 +11,7 @@ use aigc_train::lm_dataset::{read_text_file, TextDataset};
 use aigc_train::{Model, TrainError};
 use clap::Args;
 
-use super::resume::{
-    check_seed, explain_divergence, install_interrupt_handler, load_resume, report_interrupt, truncate_train_log, Resume,
-};
+use super::resume::{check_seed, fit_with_interrupts, load_resume, truncate_train_log, Resume};
 use super::training::{prepare_run_dir, TrainingDefaults, TrainingOptions, TRAIN_LOG_FILE};
 
 /// The defaults of `aigc train`: nanoGPT's CPU recipe for a tiny model.
@@ -28,7 +24,7 @@ pub struct TrainArgs {
     /// UTF-8 text file to train on; its last `--val-fraction` is held out for validation.
     #[arg(long, value_name = "FILE")]
     pub data: PathBuf,
-    /// Model directory to write: config.json, model.safetensors, training_state.bin (what --resume continues from), train_log.jsonl, and tokenizer.json with --tokenizer. A directory that already holds a model is rejected unless --resume names it.
+    /// Model directory to write: config.json, model.safetensors, training_state.bin (what --resume continues from), train_log.jsonl, and tokenizer.json with --tokenizer. A directory that already contains a model is rejected unless --resume names it.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// BPE tokenizer from `aigc tokenizer train`; without it the model is byte-level (one token per byte).
@@ -189,22 +185,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         if start > 0 { format!(", resuming at step {start}") } else { String::new() }
     );
     let mut model = Model::from(net);
-    settings.compile(&mut model)?;
-    let interrupted = install_interrupt_handler()?;
-    let mut options = settings.step_options(&args.out)?.stop_flag(Arc::clone(&interrupted));
-    if let Some(interval) = args.checkpoint_interval {
-        options = options.checkpoint_interval(interval);
-    }
-    if let Some(state) = resume {
-        options = options.resume_from(state);
-    }
-
-    let started = std::time::Instant::now();
-    let history = model.fit_batches(&mut dataset, options).map_err(|e| explain_divergence(e, &settings))?;
-    let seconds = started.elapsed().as_secs_f64();
-    if interrupted.load(Ordering::SeqCst) && history.stopped_early() {
-        return report_interrupt(&args.out);
-    }
+    let Some((history, seconds)) =
+        fit_with_interrupts(&mut model, &mut dataset, &settings, &args.out, args.checkpoint_interval, resume)?
+    else {
+        return Ok(());
+    };
     let saved = checkpoint::read_training_state(&args.out)?.map_or(0, |state| state.step);
 
     let val_loss = history.get("val_loss").and_then(|v| v.last().copied());
