@@ -181,9 +181,9 @@ fn fma_peak(seed: f32) -> f32 {
     lanes.iter().sum()
 }
 
-/// The FMA peak of the pool's threads, the ceiling for the GEMM groups:
-/// every thread runs [`fma_peak`] once per iteration, so elem/s reads as the
-/// FLOP/s of all of them together.
+/// Measures the FMA peak of the pool's threads, the ceiling for the GEMM
+/// groups. Every thread runs [`fma_peak`] once per iteration, so elem/s
+/// reads as the FLOP/s of all of them together.
 #[cfg(target_arch = "x86_64")]
 fn bench_fma_peak(c: &mut Criterion) {
     if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
