@@ -8,7 +8,8 @@
 //!
 //! `matmul_with` splits large products across the global rayon pool, so the
 //! numbers depend on the core count: set `RAYON_NUM_THREADS=1` or `2` to pin
-//! it. The naive kernel runs only on products of at most 256 × 256 × 256: it
+//! it. The bf16 kernel runs only on CPUs with AVX-512 BF16 (elsewhere it
+//! would time the f32 fallback under another name). The naive kernel runs only on products of at most 256 × 256 × 256: it
 //! is the slow reference, and the larger shapes would take seconds per
 //! iteration. Products above 2³⁰ multiply-adds take 10 samples instead of
 //! criterion's 100.
@@ -17,7 +18,7 @@
 //! registers on every thread of the pool, with no memory traffic. A GEMM's
 //! fraction of the peak is its FLOP/s over that group's, from the same run.
 
-use aigc_tensor::gemm::{Avx2Kernel, GemmKernel, MatrixMultiplyKernel, NaiveKernel};
+use aigc_tensor::gemm::{Avx2Kernel, Bf16Kernel, GemmKernel, MatrixMultiplyKernel, NaiveKernel};
 use aigc_tensor::{Rng, Tensor};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
@@ -135,6 +136,9 @@ fn bench_group(c: &mut Criterion, group_name: &str, cases: &[Case]) {
         group.throughput(Throughput::Elements(2 * case.multiply_adds() as u64));
         group.sample_size(if case.multiply_adds() > FEW_SAMPLES_MULTIPLY_ADDS { 10 } else { 100 });
         let mut kernels: Vec<&dyn GemmKernel> = vec![&MatrixMultiplyKernel, &Avx2Kernel];
+        if Bf16Kernel::is_supported() {
+            kernels.push(&Bf16Kernel);
+        }
         if case.multiply_adds() <= NAIVE_MAX_MULTIPLY_ADDS {
             kernels.push(&NaiveKernel);
         }

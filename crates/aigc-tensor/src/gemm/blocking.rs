@@ -168,13 +168,13 @@ pub(crate) fn depth_block(k: usize) -> usize {
 /// Returns the block length that splits `len` into the fewest blocks of at
 /// most `max`, all of equal size, rounded up to a multiple of `align`
 /// (`max` must be a multiple of `align`).
-fn balanced_block(len: usize, max: usize, align: usize) -> usize {
+pub(super) fn balanced_block(len: usize, max: usize, align: usize) -> usize {
     let blocks = len.div_ceil(max).max(1);
     len.div_ceil(blocks).div_ceil(align) * align
 }
 
 /// Returns the address of element (`row`, `col`) of a strided matrix at `base`.
-fn offset(base: *const f32, row: usize, row_stride: isize, col: usize, col_stride: isize) -> *const f32 {
+pub(super) fn offset(base: *const f32, row: usize, row_stride: isize, col: usize, col_stride: isize) -> *const f32 {
     base.wrapping_offset(row as isize * row_stride + col as isize * col_stride)
 }
 
@@ -182,7 +182,7 @@ fn offset(base: *const f32, row: usize, row_stride: isize, col: usize, col_strid
 ///
 /// # Safety
 /// `c + i·rsc + j·csc` is valid for reads and writes for `i < m`, `j < n`.
-unsafe fn scale(m: usize, n: usize, beta: f32, c: *mut f32, rsc: isize, csc: isize) {
+pub(super) unsafe fn scale(m: usize, n: usize, beta: f32, c: *mut f32, rsc: isize, csc: isize) {
     for i in 0..m {
         for j in 0..n {
             // SAFETY: (i, j) is inside C, as the caller guarantees.

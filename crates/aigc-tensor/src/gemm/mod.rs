@@ -9,13 +9,14 @@
 //! with each operand given as a pointer plus a row stride and a column stride
 //! in elements, so transposed and sliced operands need no copy. A kernel is a
 //! [`GemmKernel`]; the one in use is chosen at run time with [`set_kernel`]
-//! or the `AIGC_GEMM` environment variable (`avx2`, `matrixmultiply` or
-//! `naive`), so a new kernel can be added and benchmarked without touching
+//! or the `AIGC_GEMM` environment variable (`avx2`, `bf16`,
+//! `matrixmultiply` or `naive`), so a new kernel can be added and benchmarked without touching
 //! any caller. The default is [`Avx2Kernel`] on CPUs with AVX2 and FMA and
 //! [`MatrixMultiplyKernel`] elsewhere (see [`default_kernel`]).
 //! [`NaiveKernel`] is the reference that tests compare faster kernels against.
 
 mod avx2;
+mod bf16;
 #[cfg(target_arch = "x86_64")]
 mod blocking;
 #[cfg(target_arch = "x86_64")]
@@ -42,6 +43,7 @@ pub(crate) fn depth_block(k: usize) -> usize {
 }
 
 pub use avx2::Avx2Kernel;
+pub use bf16::{round_to_bf16, Bf16Kernel};
 pub use matrixmultiply_kernel::MatrixMultiplyKernel;
 pub use naive::NaiveKernel;
 
@@ -83,7 +85,7 @@ pub trait GemmKernel: Send + Sync {
 }
 
 /// The names [`kernel_by_name`] accepts.
-pub const KERNEL_NAMES: &[&str] = &["avx2", "matrixmultiply", "naive"];
+pub const KERNEL_NAMES: &[&str] = &["avx2", "bf16", "matrixmultiply", "naive"];
 
 static CURRENT: RwLock<Option<Arc<dyn GemmKernel>>> = RwLock::new(None);
 
@@ -91,6 +93,7 @@ static CURRENT: RwLock<Option<Arc<dyn GemmKernel>>> = RwLock::new(None);
 pub fn kernel_by_name(name: &str) -> Result<Arc<dyn GemmKernel>> {
     match name {
         "avx2" => Ok(Arc::new(Avx2Kernel)),
+        "bf16" => Ok(Arc::new(Bf16Kernel)),
         "matrixmultiply" => Ok(Arc::new(MatrixMultiplyKernel)),
         "naive" => Ok(Arc::new(NaiveKernel)),
         other => Err(Error::invalid(

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod strided;
+
 use aigc_tensor::{Error, Rng, Tensor};
 
 /// Builds a tensor from row-major values, panicking on a length mismatch.
