@@ -193,6 +193,27 @@ fn bench_rejects_quantize_for_training() {
 }
 
 #[test]
+fn bench_trains_in_bf16_or_says_why_not() {
+    let output = aigc(&["bench", "--preset", "tiny", "--mode", "train", "--steps", "1", "--warmup", "0", "--precision", "bf16"]);
+    if aigc_tensor::gemm::Bf16Kernel::is_supported() {
+        assert!(output.status.success(), "bench failed: {}", stderr(&output));
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(report["precision"], "bf16");
+        assert!(report["tokens_per_s"].as_f64().unwrap() > 0.0);
+    } else {
+        assert_fails_with(&output, "--precision bf16 needs a CPU with AVX-512 BF16");
+    }
+}
+
+#[test]
+fn unknown_precision_lists_the_valid_ones() {
+    let output = aigc(&["bench", "--preset", "tiny", "--mode", "train", "--precision", "fp8"]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "clap rejects the value as a usage error: {err}");
+    assert!(err.contains("--precision") && err.contains("f32") && err.contains("bf16"), "{err}");
+}
+
+#[test]
 fn eval_rejects_directory_without_config() {
     let dir = temp_dir("noconfig");
     let output = aigc(&["eval", "--model", dir.to_str().unwrap(), "--data", shakespeare().to_str().unwrap()]);

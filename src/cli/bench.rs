@@ -125,6 +125,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         "preset": args.preset.name(),
         "mode": args.mode.name(),
         "quantize": args.quantize.name(),
+        "precision": super::precision::current_precision(),
         "threads": rayon::current_num_threads(),
         "tokens_per_s": round1(tokens_per_run as f64 / median(seconds)),
         "peak_rss_mb": round1(peak_rss_mb()?),

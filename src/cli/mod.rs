@@ -7,6 +7,7 @@ mod common;
 mod demo;
 mod eval;
 mod generate;
+mod precision;
 mod resume;
 mod serve;
 mod sft;
@@ -25,6 +26,11 @@ pub struct Cli {
     /// Worker threads for tensor operations (default: RAYON_NUM_THREADS, else all cores).
     #[arg(long, global = true, value_name = "N")]
     pub threads: Option<usize>,
+
+    /// Arithmetic of matrix products: f32, or bf16 (operands rounded to
+    /// bfloat16, sums and everything else in f32; needs AVX-512 BF16).
+    #[arg(long, global = true, value_enum, value_name = "PRECISION")]
+    pub precision: Option<precision::Precision>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -57,6 +63,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     allocator::keep_freed_memory();
     common::configure_threads(cli.threads)?;
+    precision::configure_precision(cli.precision)?;
     match cli.command {
         Command::Tokenizer(args) => tokenizer::run(args),
         Command::Train(args) => train::run(args),

@@ -10,13 +10,14 @@ use crate::Tensor;
 /// Multiply-adds per parallel task below which a product stays on one thread.
 const MIN_TASK_FLOPS: usize = 1 << 20;
 
-/// Multiple of rows that row blocks of a split product start at: the height
-/// of the avx2 kernel's 6×16 register tile, so no block but the last ends in
-/// a partial tile. Other kernels lose at most a partial tile per block.
-const ROW_ALIGN: usize = 6;
+/// Multiple of rows that row blocks of a split product start at: a multiple
+/// of the height of the avx2 kernel's 6×16 register tile and the bf16
+/// kernel's 12×32, so no block but the last ends in a partial tile. Other
+/// kernels lose at most a partial tile per block.
+const ROW_ALIGN: usize = 12;
 
-/// Multiple of columns that column blocks start at: the tile's width.
-const COL_ALIGN: usize = 16;
+/// Multiple of columns that column blocks start at: both tiles' widths.
+const COL_ALIGN: usize = 32;
 
 /// How each matrix of a (batched) product is cut into tasks for the rayon pool.
 ///
@@ -55,8 +56,8 @@ impl Split {
             threads.min(multiply_adds / MIN_TASK_FLOPS).max(1)
         };
         let block = len.div_ceil(wanted).div_ceil(align) * align;
-        // Rounding the block up can leave fewer blocks than wanted (9 rows
-        // wanted in 4 blocks become 2 blocks of 6), so count them again.
+        // Rounding the block up can leave fewer blocks than wanted (25 rows
+        // wanted in 4 blocks become 3 blocks of 12), so count them again.
         let parts = len.div_ceil(block).max(1);
         Split { parts, block, along_rows, parallel }
     }
@@ -234,7 +235,7 @@ mod tests {
         let split = Split::plan(1, 2048, 128, 384, 2);
         assert!(split.parallel);
         assert!(split.along_rows);
-        assert_eq!((split.parts, split.block), (2, 1026));
+        assert_eq!((split.parts, split.block), (2, 1032));
     }
 
     #[test]
@@ -260,8 +261,8 @@ mod tests {
 
     #[test]
     fn split_rounding_recounts_blocks() {
-        // 9 rows in 4 blocks round up to blocks of 6 rows, so only 2 remain.
-        let split = Split::plan(1, 9, 65536, 8, 4);
-        assert_eq!((split.parts, split.block), (2, 6));
+        // 25 rows in 4 blocks round up to blocks of 12 rows, so only 3 remain.
+        let split = Split::plan(1, 25, 65536, 8, 4);
+        assert_eq!((split.parts, split.block), (3, 12));
     }
 }
