@@ -18,6 +18,13 @@ Example (from the repository root, after `cargo build --release`):
 stays float32, so those rows compare aigc's fastest decoding, not equal
 arithmetic.
 
+`--precision bf16` passes `--precision bf16` to both sides: aigc rounds the
+operands of its matrix products to bfloat16, and the reference runs under
+CPU autocast to bfloat16. Both keep float32 weights. The script stops if a
+JSON line reports a precision other than the one requested.
+
+`--dry-run` prints the command lines without running them.
+
 PyTorch is needed only for the reference side; pass its interpreter with
 --python (default: ~/torch-venv/bin/python when it exists, else python3).
 """
@@ -74,11 +81,31 @@ def commands(args, preset, mode, threads):
     steps = args.steps or steps
     warmup = args.warmup if args.warmup is not None else warmup
     shared = ["--preset", preset, "--mode", mode, "--threads", str(threads), "--steps", str(steps), "--warmup", str(warmup)]
+    if args.precision != "f32":
+        # Passed only when not the default, so f32 runs also work with an aigc
+        # build that predates --precision.
+        shared += ["--precision", args.precision]
     aigc = [args.aigc, "bench", *shared]
     if mode == "generate" and args.quantize != "f32":
         aigc += ["--quantize", args.quantize]
     torch = [args.python, str(REFERENCE), "bench", *shared]
     return aigc, torch
+
+
+def check_precision(record, expected, command):
+    """Stop when a benchmark's JSON line reports another precision than the one requested.
+
+    A JSON line without the field comes from a build that predates it and ran float32.
+    """
+    if "precision" in record:
+        reported = f"reports {record['precision']}"
+    else:
+        reported = "has no precision field, so it ran f32"
+    if record.get("precision", "f32") != expected:
+        raise SystemExit(
+            f"expected precision {expected}, but the JSON line {reported}: {shlex.join(command)}\n"
+            "Use a build of that program that supports --precision."
+        )
 
 
 def cpu_model():
@@ -116,12 +143,28 @@ def main():
         "--quantize",
         default="f32",
         choices=["f32", "q8"],
-        help="weight format of aigc's generation runs (default f32; PyTorch always runs in float32)",
+        help="weight format of aigc's generation runs (default f32, and PyTorch always keeps float32 weights)",
+    )
+    parser.add_argument(
+        "--precision",
+        default="f32",
+        choices=["f32", "bf16"],
+        help="operand format of both sides' matrix products, with float32 weights either way (default f32)",
     )
     parser.add_argument("--json-out", help="also append every raw JSON line to this file")
+    parser.add_argument("--dry-run", action="store_true", help="print the command lines and run nothing")
     args = parser.parse_args()
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
+
+    if args.dry_run:
+        print(f"# precision {args.precision}, one aigc and one PyTorch command per table row:")
+        for preset in args.presets:
+            for mode in args.modes:
+                for threads in args.threads:
+                    for command in commands(args, preset, mode, threads):
+                        print(f"    {shlex.join(command)}")
+        return
     if not Path(args.aigc).exists():
         parser.error(f"{args.aigc} not found; build it with `cargo build --release` or pass --aigc")
 
@@ -138,9 +181,10 @@ def main():
                 for round_index in range(args.rounds):
                     for side, command in (("aigc", aigc_command), ("torch", torch_command)):
                         record = run_json(command)
+                        check_precision(record, args.precision, command)
                         results[side].append(record)
                         print(
-                            f"  {preset} {mode} threads={threads} round {round_index + 1}: {side} "
+                            f"  {preset} {mode} threads={threads} {args.precision} round {round_index + 1}: {side} "
                             f"{record['tokens_per_s']} tokens/s, {record['peak_rss_mb']} MiB",
                             file=sys.stderr,
                             flush=True,
@@ -157,16 +201,16 @@ def main():
                 rows.append((preset, mode, threads, median, aigc_command, torch_command))
 
     print(f"# finished {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, load average {load_average()}")
-    print(f"# medians of {args.rounds} alternating rounds per row")
+    print(f"# medians of {args.rounds} alternating rounds per row, precision {args.precision} on both sides")
     print()
-    print("| preset | mode | threads | aigc tokens/s | PyTorch tokens/s | ratio | aigc peak RSS MiB | PyTorch peak RSS MiB | RSS ratio |")
-    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| preset | mode | precision | threads | aigc tokens/s | PyTorch tokens/s | ratio | aigc peak RSS MiB | PyTorch peak RSS MiB | RSS ratio |")
+    print("| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for preset, mode, threads, median, _, _ in rows:
         a, t = median["aigc"], median["torch"]
         if mode == "generate" and args.quantize != "f32":
             mode = f"generate, aigc {args.quantize}"
         print(
-            f"| {preset} | {mode} | {threads} | {a['tokens_per_s']:.1f} | {t['tokens_per_s']:.1f} | "
+            f"| {preset} | {mode} | {args.precision} | {threads} | {a['tokens_per_s']:.1f} | {t['tokens_per_s']:.1f} | "
             f"{ratio(a['tokens_per_s'], t['tokens_per_s']):.2f}x | {a['peak_rss_mb']:.0f} | {t['peak_rss_mb']:.0f} | "
             f"{ratio(a['peak_rss_mb'], t['peak_rss_mb']):.2f} |"
         )
