@@ -6,7 +6,7 @@ use aigc_tensor::gemm::{self, Bf16Kernel, GemmKernel};
 use anyhow::bail;
 use clap::ValueEnum;
 
-/// How matrix products round their operands.
+/// The rounding of the operands of matrix products.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Precision {
     /// Full single precision (the default).
@@ -39,7 +39,7 @@ pub fn configure_precision(precision: Option<Precision>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The precision the products run at now, as `--precision` names it.
+/// Returns the precision the products run at now, as `--precision` names it.
 pub fn current_precision() -> &'static str {
     if gemm::kernel().name() == Bf16Kernel.name() && Bf16Kernel::is_supported() {
         "bf16"

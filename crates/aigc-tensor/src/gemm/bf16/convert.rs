@@ -26,13 +26,13 @@ pub(crate) fn bf16_bits(x: f32) -> u16 {
 }
 
 #[cfg(target_arch = "x86_64")]
-/// One k-pair word: `even` in the low half, `odd` in the high half.
+/// Rounds `even` and `odd` into one k-pair word, `even` in the low half.
 pub(super) fn pair_bits(even: f32, odd: f32) -> u32 {
     u32::from(bf16_bits(even)) | (u32::from(bf16_bits(odd)) << 16)
 }
 
 #[cfg(target_arch = "x86_64")]
-/// Sixteen k-pair words from two vectors: lane i pairs `even[i]` with `odd[i]`.
+/// Rounds two vectors into sixteen k-pair words: word i pairs `even[i]` with `odd[i]`.
 ///
 /// # Safety
 /// The CPU supports AVX-512F and AVX-512 BF16.
@@ -48,8 +48,8 @@ pub(super) unsafe fn pairs_across(even: __m512, odd: __m512) -> __m512i {
 }
 
 #[cfg(target_arch = "x86_64")]
-/// Sixteen k-pair words from 32 consecutive values of one row or column:
-/// word i pairs value 2i with value 2i + 1.
+/// Rounds 32 consecutive values of one row or column into sixteen k-pair
+/// words: word i pairs value 2i with value 2i + 1.
 ///
 /// # Safety
 /// The CPU supports AVX-512F and AVX-512 BF16.
@@ -62,7 +62,7 @@ pub(super) unsafe fn pairs_along(first: __m512, second: __m512) -> __m512i {
 }
 
 #[cfg(target_arch = "x86_64")]
-/// A lane mask for the first `len` of 16 lanes (all 16 when `len >= 16`).
+/// Returns a lane mask for the first `len` of 16 lanes (all 16 when `len >= 16`).
 pub(super) fn lanes(len: usize) -> __mmask16 {
     if len >= 16 {
         0xffff

@@ -1,9 +1,10 @@
 //! A mixed-precision GEMM for x86-64 CPUs with AVX-512 BF16.
 //!
 //! Packing rounds A and B to bfloat16 (8 bits of mantissa instead of 24),
-//! and the products are summed in f32. This is the arithmetic of PyTorch's
-//! bf16 autocast on a CPU: weights, activations and gradients stay f32 in
-//! memory; only the inputs of each product lose precision. On Zen 4 it
+//! and the products are summed in f32. Weights, activations and gradients
+//! stay f32 in memory, so only the inputs of each product lose precision.
+//! PyTorch's CPU autocast rounds the same inputs, and also keeps some
+//! outputs (linear layers, GELU) in bfloat16. On Zen 4 it
 //! runs at up to twice the f32 kernel's speed.
 
 #[cfg(target_arch = "x86_64")]
@@ -21,8 +22,8 @@ use super::{Avx2Kernel, GemmKernel};
 ///
 /// The CPU features are detected at run time. Where they are missing, the
 /// product is computed in full f32 by [`Avx2Kernel`] instead, so the kernel
-/// is always safe to select; [`Bf16Kernel::is_supported`] tells the two
-/// apart. Runs on the calling thread.
+/// is always safe to select. [`Bf16Kernel::is_supported`] reports which of
+/// the two runs. Runs on the calling thread.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Bf16Kernel;
 

@@ -32,7 +32,7 @@ impl Lines {
 }
 
 /// Packs `lines` into consecutive panels of `width` lines each, starting at
-/// `dest`; panel `q` holds lines `q·width ..` and takes
+/// `dest`. Panel `q` contains lines `q·width ..` and takes
 /// `width · depth.div_ceil(2)` words.
 ///
 /// # Safety
@@ -63,7 +63,7 @@ pub(super) unsafe fn pack(lines: Lines, width: usize, dest: *mut u32) {
     }
 }
 
-/// One panel whose lines are contiguous (a row-major A, a column-major B):
+/// Packs one panel whose lines are contiguous (a row-major A, a column-major B):
 /// 32 values of a line become 16 words, stored down the panel's column.
 ///
 /// # Safety
@@ -97,7 +97,7 @@ unsafe fn pack_along(lines: Lines, width: usize, panel: *mut u32) {
     }
 }
 
-/// One panel whose lines sit side by side (a column-major A, a row-major B):
+/// Packs one panel whose lines sit side by side (a column-major A, a row-major B):
 /// each step of up to 16 adjacent lines is one vector load.
 ///
 /// # Safety
@@ -127,7 +127,7 @@ unsafe fn pack_across(lines: Lines, width: usize, panel: *mut u32) {
     }
 }
 
-/// One panel of any other layout, a value at a time.
+/// Packs one panel of any other layout, a value at a time.
 ///
 /// # Safety
 /// As for [`pack`], for one panel.
