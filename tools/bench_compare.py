@@ -21,7 +21,9 @@ arithmetic.
 `--precision bf16` passes `--precision bf16` to both sides: aigc rounds the
 operands of its matrix products to bfloat16, and the reference runs under
 CPU autocast to bfloat16. Both keep float32 weights. The script stops if a
-JSON line reports a precision other than the one requested.
+JSON line reports a precision other than the one requested. With
+`--precision f32 bf16`, each round runs all four programs in turn, and a
+second table compares aigc in bf16 with PyTorch in f32 from the same rounds.
 
 `--dry-run` prints the command lines without running them.
 
@@ -76,15 +78,15 @@ def run_json(command):
     return json.loads(lines[-1])
 
 
-def commands(args, preset, mode, threads):
+def commands(args, preset, mode, threads, precision):
     steps, warmup = DEFAULT_STEPS[(preset, mode)]
     steps = args.steps or steps
     warmup = args.warmup if args.warmup is not None else warmup
     shared = ["--preset", preset, "--mode", mode, "--threads", str(threads), "--steps", str(steps), "--warmup", str(warmup)]
-    if args.precision != "f32":
+    if precision != "f32":
         # Passed only when not the default, so f32 runs also work with an aigc
         # build that predates --precision.
-        shared += ["--precision", args.precision]
+        shared += ["--precision", precision]
     aigc = [args.aigc, "bench", *shared]
     if mode == "generate" and args.quantize != "f32":
         aigc += ["--quantize", args.quantize]
@@ -147,9 +149,11 @@ def main():
     )
     parser.add_argument(
         "--precision",
-        default="f32",
+        nargs="+",
+        default=["f32"],
         choices=["f32", "bf16"],
-        help="operand format of both sides' matrix products, with float32 weights either way (default f32)",
+        help="operand format of both sides' matrix products, with float32 weights either way; "
+        "give both to run them side by side (default f32)",
     )
     parser.add_argument("--json-out", help="also append every raw JSON line to this file")
     parser.add_argument("--dry-run", action="store_true", help="print the command lines and run nothing")
@@ -158,12 +162,13 @@ def main():
         parser.error("--rounds must be at least 1")
 
     if args.dry_run:
-        print(f"# precision {args.precision}, one aigc and one PyTorch command per table row:")
+        print(f"# precision {' '.join(args.precision)}, one aigc and one PyTorch command per table row:")
         for preset in args.presets:
             for mode in args.modes:
                 for threads in args.threads:
-                    for command in commands(args, preset, mode, threads):
-                        print(f"    {shlex.join(command)}")
+                    for precision in args.precision:
+                        for command in commands(args, preset, mode, threads, precision):
+                            print(f"    {shlex.join(command)}")
         return
     if not Path(args.aigc).exists():
         parser.error(f"{args.aigc} not found; build it with `cargo build --release` or pass --aigc")
@@ -176,15 +181,19 @@ def main():
     for preset in args.presets:
         for mode in args.modes:
             for threads in args.threads:
-                aigc_command, torch_command = commands(args, preset, mode, threads)
-                results = {"aigc": [], "torch": []}
+                programs = [
+                    (side, precision, command)
+                    for precision in args.precision
+                    for side, command in zip(("aigc", "torch"), commands(args, preset, mode, threads, precision))
+                ]
+                results = {(side, precision): [] for side, precision, _ in programs}
                 for round_index in range(args.rounds):
-                    for side, command in (("aigc", aigc_command), ("torch", torch_command)):
+                    for side, precision, command in programs:
                         record = run_json(command)
-                        check_precision(record, args.precision, command)
-                        results[side].append(record)
+                        check_precision(record, precision, command)
+                        results[(side, precision)].append(record)
                         print(
-                            f"  {preset} {mode} threads={threads} {args.precision} round {round_index + 1}: {side} "
+                            f"  {preset} {mode} threads={threads} {precision} round {round_index + 1}: {side} "
                             f"{record['tokens_per_s']} tokens/s, {record['peak_rss_mb']} MiB",
                             file=sys.stderr,
                             flush=True,
@@ -193,32 +202,39 @@ def main():
                             with open(args.json_out, "a") as out:
                                 out.write(json.dumps({"side": side, "round": round_index + 1, **record}) + "\n")
                 median = {
-                    side: {
+                    program: {
                         key: statistics.median(r[key] for r in records) for key in ("tokens_per_s", "peak_rss_mb")
                     }
-                    for side, records in results.items()
+                    for program, records in results.items()
                 }
-                rows.append((preset, mode, threads, median, aigc_command, torch_command))
+                rows.append((preset, mode, threads, median))
 
     print(f"# finished {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, load average {load_average()}")
-    print(f"# medians of {args.rounds} alternating rounds per row, precision {args.precision} on both sides")
+    print(f"# medians of {args.rounds} alternating rounds per row, the same precision on both sides")
     print()
     print("| preset | mode | precision | threads | aigc tokens/s | PyTorch tokens/s | ratio | aigc peak RSS MiB | PyTorch peak RSS MiB | RSS ratio |")
     print("| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for preset, mode, threads, median, _, _ in rows:
-        a, t = median["aigc"], median["torch"]
-        if mode == "generate" and args.quantize != "f32":
-            mode = f"generate, aigc {args.quantize}"
-        print(
-            f"| {preset} | {mode} | {args.precision} | {threads} | {a['tokens_per_s']:.1f} | {t['tokens_per_s']:.1f} | "
-            f"{ratio(a['tokens_per_s'], t['tokens_per_s']):.2f}x | {a['peak_rss_mb']:.0f} | {t['peak_rss_mb']:.0f} | "
-            f"{ratio(a['peak_rss_mb'], t['peak_rss_mb']):.2f} |"
-        )
-    print()
-    print("Commands, one per row of the table (aigc, then PyTorch):")
-    for _, _, _, _, aigc_command, torch_command in rows:
-        print(f"    {shlex.join(aigc_command)}")
-        print(f"    {shlex.join(torch_command)}")
+    for preset, mode, threads, median in rows:
+        label = f"generate, aigc {args.quantize}" if mode == "generate" and args.quantize != "f32" else mode
+        for precision in args.precision:
+            a, t = median[("aigc", precision)], median[("torch", precision)]
+            print(
+                f"| {preset} | {label} | {precision} | {threads} | {a['tokens_per_s']:.1f} | {t['tokens_per_s']:.1f} | "
+                f"{ratio(a['tokens_per_s'], t['tokens_per_s']):.2f}x | {a['peak_rss_mb']:.0f} | {t['peak_rss_mb']:.0f} | "
+                f"{ratio(a['peak_rss_mb'], t['peak_rss_mb']):.2f} |"
+            )
+    if "f32" in args.precision and "bf16" in args.precision:
+        print()
+        print("# aigc in bf16 against PyTorch in its default f32, from the same rounds")
+        print()
+        print("| preset | mode | threads | aigc bf16 tokens/s | PyTorch f32 tokens/s | ratio |")
+        print("| --- | --- | --- | ---: | ---: | ---: |")
+        for preset, mode, threads, median in rows:
+            a, t = median[("aigc", "bf16")], median[("torch", "f32")]
+            print(
+                f"| {preset} | {mode} | {threads} | {a['tokens_per_s']:.1f} | {t['tokens_per_s']:.1f} | "
+                f"{ratio(a['tokens_per_s'], t['tokens_per_s']):.2f}x |"
+            )
 
 
 if __name__ == "__main__":
