@@ -1,9 +1,6 @@
 //! `--precision`: the arithmetic of matrix products, for every subcommand.
 
-use std::sync::Arc;
-
-use aigc_tensor::gemm::{self, Bf16Kernel, GemmKernel};
-use anyhow::bail;
+use aigc_tensor::gemm::{self, MatmulPrecision};
 use clap::ValueEnum;
 
 /// The rounding of the operands of matrix products.
@@ -16,34 +13,23 @@ pub enum Precision {
     Bf16,
 }
 
-/// Selects the GEMM kernel for `--precision`; without the flag, the kernel
-/// named by `AIGC_GEMM` (or the default) stays in use.
+/// Sets the precision of matrix products for `--precision`. Without the
+/// flag, the kernel named by `AIGC_GEMM` (or the default) stays in use.
 pub fn configure_precision(precision: Option<Precision>) -> anyhow::Result<()> {
-    match precision {
-        None => {}
-        Some(Precision::F32) => {
-            if gemm::kernel().name() == Bf16Kernel.name() {
-                gemm::set_kernel(gemm::default_kernel());
-            }
-        }
-        Some(Precision::Bf16) => {
-            if !Bf16Kernel::is_supported() {
-                bail!(
-                    "--precision bf16 needs a CPU with AVX-512 BF16 (the vdpbf16ps instruction), and this one lacks it; \
-                     leave the flag out or pass --precision f32"
-                );
-            }
-            gemm::set_kernel(Arc::new(Bf16Kernel));
-        }
-    }
-    Ok(())
+    let precision = match precision {
+        None => return Ok(()),
+        Some(Precision::F32) => MatmulPrecision::F32,
+        Some(Precision::Bf16) => MatmulPrecision::Bf16,
+    };
+    gemm::set_matmul_precision(precision).map_err(|_| {
+        anyhow::anyhow!(
+            "--precision bf16 needs a CPU with AVX-512 BF16 (the vdpbf16ps instruction), and this one lacks it; \
+             leave the flag out or pass --precision f32"
+        )
+    })
 }
 
 /// Returns the precision the products run at now, as `--precision` names it.
 pub fn current_precision() -> &'static str {
-    if gemm::kernel().name() == Bf16Kernel.name() && Bf16Kernel::is_supported() {
-        "bf16"
-    } else {
-        "f32"
-    }
+    gemm::matmul_precision().name()
 }

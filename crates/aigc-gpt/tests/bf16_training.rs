@@ -4,12 +4,10 @@
 //! One test in its own binary, because it switches the process-wide GEMM
 //! kernel. On CPUs without AVX-512 BF16 it has nothing to check.
 
-use std::sync::Arc;
-
 use aigc_gpt::{Gpt, GptConfig};
 use aigc_nn::{Module, ParamKind};
 use aigc_optim::{AdamW, Optimizer};
-use aigc_tensor::gemm::{self, Bf16Kernel, GemmKernel};
+use aigc_tensor::gemm::{self, Bf16Kernel, MatmulPrecision};
 use aigc_tensor::{Rng, Tensor};
 
 const STEPS: usize = 40;
@@ -19,11 +17,11 @@ fn config() -> GptConfig {
     GptConfig { vocab_size: 61, n_layer: 2, n_head: 4, n_embd: 64, block_size: 48, dropout: 0.0, bias: true }
 }
 
-/// Trains a fresh model with `kernel` on `threads` threads, on one fixed
+/// Trains a fresh model at `precision` on `threads` threads, on one fixed
 /// batch of random tokens that it can learn by heart, and returns the loss
 /// of every step.
-fn train(kernel: Arc<dyn GemmKernel>, threads: usize) -> Vec<f32> {
-    gemm::set_kernel(kernel);
+fn train(precision: MatmulPrecision, threads: usize) -> Vec<f32> {
+    gemm::set_matmul_precision(precision).unwrap();
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
     pool.install(|| {
         let config = config();
@@ -53,10 +51,10 @@ fn bf16_training_follows_f32_and_repeats_exactly() {
         eprintln!("skipped: this CPU lacks AVX-512 BF16, so the bf16 kernel computes in f32");
         return;
     }
-    let f32_losses = train(gemm::default_kernel(), 1);
-    let bf16_losses = train(Arc::new(Bf16Kernel), 1);
-    let bf16_two_threads = train(Arc::new(Bf16Kernel), 2);
-    gemm::set_kernel(gemm::default_kernel());
+    let f32_losses = train(MatmulPrecision::F32, 1);
+    let bf16_losses = train(MatmulPrecision::Bf16, 1);
+    let bf16_two_threads = train(MatmulPrecision::Bf16, 2);
+    gemm::set_matmul_precision(MatmulPrecision::F32).unwrap();
 
     let (first, last) = (bf16_losses[0], bf16_losses[STEPS - 1]);
     assert!((first - f32_losses[0]).abs() < 0.01 * f32_losses[0], "first loss: bf16 {first}, f32 {}", f32_losses[0]);
@@ -67,6 +65,6 @@ fn bf16_training_follows_f32_and_repeats_exactly() {
         "bf16 ends at {last}, f32 at {f32_last}; all bf16 losses: {bf16_losses:?}"
     );
     assert_eq!(bf16_losses, bf16_two_threads, "bf16 losses differ between 1 and 2 threads");
-    assert_eq!(bf16_losses, train(Arc::new(Bf16Kernel), 1), "a second bf16 run differs");
-    gemm::set_kernel(gemm::default_kernel());
+    assert_eq!(bf16_losses, train(MatmulPrecision::Bf16, 1), "a second bf16 run differs");
+    gemm::set_matmul_precision(MatmulPrecision::F32).unwrap();
 }

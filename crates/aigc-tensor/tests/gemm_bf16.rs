@@ -8,7 +8,7 @@
 
 mod common;
 
-use aigc_tensor::gemm::{self, round_to_bf16, Bf16Kernel, NaiveKernel};
+use aigc_tensor::gemm::{self, round_to_bf16, Bf16Kernel, MatmulPrecision, NaiveKernel};
 use common::random;
 use common::strided::{sgemm, Layout, Strided, LAYOUTS};
 
@@ -220,4 +220,13 @@ fn close_to_the_f32_product() {
 fn selectable_by_name() {
     assert_eq!(gemm::kernel_by_name("bf16").unwrap().name(), "bf16");
     assert!(gemm::KERNEL_NAMES.contains(&"bf16"));
+}
+
+#[test]
+fn precision_names_parse_and_print() {
+    for precision in [MatmulPrecision::F32, MatmulPrecision::Bf16] {
+        assert_eq!(precision.name().parse::<MatmulPrecision>().unwrap(), precision);
+    }
+    let err = "fp8".parse::<MatmulPrecision>().unwrap_err().to_string();
+    assert!(err.contains("expected f32 or bf16") && err.contains("\"fp8\""), "{err}");
 }

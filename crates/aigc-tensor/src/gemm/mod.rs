@@ -10,8 +10,10 @@
 //! in elements, so transposed and sliced operands need no copy. A kernel is a
 //! [`GemmKernel`]; the one in use is chosen at run time with [`set_kernel`]
 //! or the `AIGC_GEMM` environment variable (`avx2`, `bf16`,
-//! `matrixmultiply` or `naive`), so a new kernel can be added and benchmarked without touching
-//! any caller. The default is [`Avx2Kernel`] on CPUs with AVX2 and FMA and
+//! `matrixmultiply` or `naive`), so a new kernel can be added and
+//! benchmarked without touching any caller. [`set_matmul_precision`] names
+//! the common choice: f32, or bf16 mixed precision ([`Bf16Kernel`]). The
+//! default is [`Avx2Kernel`] on CPUs with AVX2 and FMA and
 //! [`MatrixMultiplyKernel`] elsewhere (see [`default_kernel`]).
 //! [`NaiveKernel`] is the reference that tests compare faster kernels against.
 
@@ -25,6 +27,7 @@ mod matrixmultiply_kernel;
 #[cfg(target_arch = "x86_64")]
 mod microkernel;
 mod naive;
+mod precision;
 #[cfg(target_arch = "x86_64")]
 mod pack;
 #[cfg(target_arch = "x86_64")]
@@ -46,6 +49,7 @@ pub use avx2::Avx2Kernel;
 pub use bf16::{round_to_bf16, Bf16Kernel};
 pub use matrixmultiply_kernel::MatrixMultiplyKernel;
 pub use naive::NaiveKernel;
+pub use precision::{matmul_precision, set_matmul_precision, MatmulPrecision};
 
 use crate::error::{Error, Result};
 
