@@ -70,7 +70,7 @@ fn train_refuses_to_overwrite_a_model() {
     let data = dir.join("data.txt");
     std::fs::write(&data, "to be or not to be, that is the question. ".repeat(50)).unwrap();
     let output = aigc(&["train", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap(), "--steps", "1"]);
-    assert_fails_with(&output, "already holds a model (model.safetensors); continue that run with --resume");
+    assert_fails_with(&output, "already contains a model (model.safetensors); continue that run with --resume");
     assert_eq!(std::fs::read(out.join("model.safetensors")).unwrap(), b"an earlier run", "the earlier model is untouched");
     std::fs::remove_dir_all(&dir).unwrap();
 }
