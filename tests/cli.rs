@@ -2,45 +2,9 @@
 //! generate and eval on its output, and every bad input the CLI must reject
 //! with one clear message and a non-zero exit code (never a panic).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn aigc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aigc")).args(args).env("RAYON_NUM_THREADS", "2").output().expect("run aigc")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn data_dir() -> PathBuf {
-    match std::env::var_os("AIGC_DATA") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"),
-    }
-}
-
-fn shakespeare() -> PathBuf {
-    let path = data_dir().join("tinyshakespeare.txt");
-    assert!(path.is_file(), "{} not found; set AIGC_DATA to the directory holding the corpora", path.display());
-    path
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("aigc-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Asserts a clean failure: exit code 1, an `error:` line naming `needle`, no panic.
-fn assert_fails_with(output: &Output, needle: &str) {
-    let err = stderr(output);
-    assert_eq!(output.status.code(), Some(1), "expected exit code 1, stderr: {err}");
-    assert!(err.contains("error:"), "no error line in: {err}");
-    assert!(err.contains(needle), "expected {needle:?} in: {err}");
-    assert!(!err.contains("panicked"), "panicked: {err}");
-}
+use common::{aigc, assert_fails_with, shakespeare, stderr, temp_dir};
 
 #[test]
 fn train_generate_eval_round_trip() {
@@ -106,7 +70,7 @@ fn train_refuses_to_overwrite_a_model() {
     let data = dir.join("data.txt");
     std::fs::write(&data, "to be or not to be, that is the question. ".repeat(50)).unwrap();
     let output = aigc(&["train", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap(), "--steps", "1"]);
-    assert_fails_with(&output, "already holds a model (model.safetensors); continue that run with --resume");
+    assert_fails_with(&output, "already contains a model (model.safetensors); continue that run with --resume");
     assert_eq!(std::fs::read(out.join("model.safetensors")).unwrap(), b"an earlier run", "the earlier model is untouched");
     std::fs::remove_dir_all(&dir).unwrap();
 }

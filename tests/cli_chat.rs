@@ -7,6 +7,8 @@
 //! same `ConversationDataset` + `fit_batches` path as `aigc demo`, in
 //! seconds, so each test knows the greedy reply in advance.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -19,6 +21,7 @@ use aigc_tokenizer::{Conversation, Message, Role, Tokenizer};
 use aigc_train::chat_dataset::ConversationDataset;
 use aigc_train::checkpoint::{save_gpt, save_tokenizer, TOKENIZER_FILE};
 use aigc_train::{Model, StepOptions};
+use common::{aigc_command, assert_fails_with, stderr, stdout, temp_dir};
 
 /// The exchanges the fixture model learns: (user, assistant).
 const EXCHANGES: [(&str, &str); 4] = [
@@ -80,19 +83,6 @@ fn chat_model_dir() -> &'static Path {
     })
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("aigc-cli-chat-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn aigc_command() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_aigc"));
-    command.env("RAYON_NUM_THREADS", "2");
-    command
-}
-
 /// Runs `aigc chat --model DIR` with greedy decoding, `extra` arguments and `stdin` as its input.
 fn chat_with_stdin(extra: &[&str], stdin: &str) -> Output {
     let dir = chat_model_dir();
@@ -118,25 +108,8 @@ fn chat_prompt(extra: &[&str]) -> Output {
         .expect("run aigc chat")
 }
 
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
 fn assert_success(output: &Output) {
     assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(output));
-}
-
-/// Asserts a clean failure: exit code 1, an `error:` line naming `needle`, no panic.
-fn assert_fails_with(output: &Output, needle: &str) {
-    let err = stderr(output);
-    assert_eq!(output.status.code(), Some(1), "expected exit code 1, stderr: {err}");
-    assert!(err.contains("error:"), "no error line in: {err}");
-    assert!(err.contains(needle), "expected {needle:?} in: {err}");
-    assert!(!err.contains("panicked"), "panicked: {err}");
 }
 
 #[test]

@@ -3,49 +3,23 @@
 //! `aigc sft`, and every bad input these commands must reject with one
 //! clear message and a non-zero exit code (never a panic).
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::OnceLock;
 
-fn aigc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aigc")).args(args).env("RAYON_NUM_THREADS", "2").output().expect("run aigc")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn data_dir() -> PathBuf {
-    match std::env::var_os("AIGC_DATA") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"),
-    }
-}
-
-fn shakespeare() -> PathBuf {
-    let path = data_dir().join("tinyshakespeare.txt");
-    assert!(path.is_file(), "{} not found; set AIGC_DATA to the directory holding the corpora", path.display());
-    path
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("aigc-chat-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use common::{aigc, shakespeare, stderr, temp_dir};
 
 fn path_str(path: &Path) -> &str {
     path.to_str().expect("temporary paths are UTF-8")
 }
 
-/// Asserts a clean failure: exit code 1, one `error:` line naming `needle`, no panic.
+/// Asserts a clean failure as [`common::assert_fails_with`] does, with exactly one `error:` line.
 fn assert_fails_with(output: &Output, needle: &str) {
+    common::assert_fails_with(output, needle);
     let err = stderr(output);
-    assert_eq!(output.status.code(), Some(1), "expected exit code 1, stderr: {err}");
     assert_eq!(err.matches("error:").count(), 1, "expected one error line in: {err}");
-    assert!(err.contains(needle), "expected {needle:?} in: {err}");
-    assert!(!err.contains("panicked"), "panicked: {err}");
 }
 
 /// Writes `lines` as a JSONL file of chat records and returns its path.

@@ -4,19 +4,15 @@
 //! kill -9 and with dropout), rejects flags that disagree with the
 //! checkpoint, and a diverged run names its last good checkpoint.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
 use aigc_nn::Module;
 use aigc_train::checkpoint::{self, read_training_state, weights_digest};
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("aigc-reliability-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use common::{aigc_command, stderr, temp_dir};
 
 /// A 30 KB text with some structure, so the tests need no downloaded corpus.
 fn write_corpus(dir: &Path) -> PathBuf {
@@ -43,23 +39,13 @@ fn train_args(data: &Path, out: &Path, steps: usize) -> Vec<String> {
     args.iter().map(|arg| arg.to_string()).collect()
 }
 
-fn aigc() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_aigc"));
-    command.env("RAYON_NUM_THREADS", "2");
-    command
-}
-
 fn run(args: &[String]) -> Output {
-    aigc().args(args).output().expect("run aigc")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
+    aigc_command().args(args).output().expect("run aigc")
 }
 
 /// Starts `aigc train` and waits until it has logged `lines` steps.
 fn start_and_wait(args: &[String], lines: usize) -> (Child, Vec<String>) {
-    let mut child = aigc().args(args).stderr(Stdio::piped()).stdout(Stdio::null()).spawn().expect("spawn aigc");
+    let mut child = aigc_command().args(args).stderr(Stdio::piped()).stdout(Stdio::null()).spawn().expect("spawn aigc");
     let mut reader = BufReader::new(child.stderr.take().unwrap());
     let mut seen = Vec::new();
     let mut steps = 0;
@@ -142,7 +128,7 @@ fn interrupt_prints_where_it_saved() {
     let dir = temp_dir("message");
     let data = write_corpus(&dir);
     let out = dir.join("model");
-    let mut child = aigc().args(train_args(&data, &out, 400)).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = aigc_command().args(train_args(&data, &out, 400)).stderr(Stdio::piped()).spawn().unwrap();
     let mut reader = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     while !line.starts_with("step ") {
@@ -371,7 +357,7 @@ fn resume_rejects_directory_without_state() {
 fn bpe_model(dir: &Path, data: &Path) -> PathBuf {
     let tokenizer = dir.join("tokenizer.json");
     let args = ["tokenizer", "train", "--data", data.to_str().unwrap(), "--vocab-size", "300", "--out", tokenizer.to_str().unwrap()];
-    let output = aigc().args(args).output().unwrap();
+    let output = aigc_command().args(args).output().unwrap();
     assert!(output.status.success(), "tokenizer train failed: {}", stderr(&output));
     let model = dir.join("pretrained");
     let mut args = train_args(data, &model, 5);

@@ -2,6 +2,7 @@
 //! streaming, every rejected request with its status and error object, the
 //! concurrency limit, the time limit, and a client that disconnects.
 
+mod common;
 #[path = "serve/support.rs"]
 mod support;
 

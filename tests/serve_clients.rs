@@ -4,6 +4,7 @@
 //! `.ci/serve-deps.sh` installs both. Without them each test prints a
 //! notice and passes, unless `CI` is set: in CI a missing client fails.
 
+mod common;
 #[path = "serve/support.rs"]
 mod support;
 

@@ -7,6 +7,7 @@
 //! `aigc demo`, in place of the untrained test model (4 layers, width 128,
 //! the size of the `tiny` preset).
 
+mod common;
 #[path = "serve/support.rs"]
 mod support;
 

@@ -240,7 +240,7 @@ pub fn prepare_run_dir(dir: &Path, resume: Option<&Path>) -> anyhow::Result<()> 
         .find(|file| dir.join(file).exists());
     if let (Some(file), false) = (existing, continues_here) {
         bail!(
-            "--out {dir} already holds a model ({file}); continue that run with --resume {dir}, \
+            "--out {dir} already contains a model ({file}); continue that run with --resume {dir}, \
              or choose another --out (or delete {dir}) to start a new one",
             dir = dir.display()
         );

@@ -14,6 +14,8 @@ use aigc_train::checkpoint;
 use aigc_serve::{ChatModel, ServeConfig, ServerHandle};
 use serde_json::Value;
 
+pub use crate::common::temp_dir;
+
 /// Sentences the test tokenizer learns from, English and Chinese.
 const TEXTS: &[&str] = &[
     "Hello! How are you today? I am fine, thank you.",
@@ -22,14 +24,6 @@ const TEXTS: &[&str] = &[
     "你好！今天天气很好。我们一起去公园散步吧。",
     "谢谢你的帮助，再见。",
 ];
-
-/// Creates an empty directory for one test, unique to this process.
-pub fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("aigc-serve-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// Writes an untrained chat model to `dir`: a BPE tokenizer trained on
 /// [`TEXTS`] and a GPT with `n_layer` layers of width `n_embd`.

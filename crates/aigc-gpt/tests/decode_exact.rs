@@ -1,23 +1,11 @@
 //! The KV cache decodes with the same rounding as the full forward pass, and
 //! with the weights its sequence started with.
 
-use aigc_gpt::{Gpt, GptConfig};
-use aigc_nn::Module;
+mod common;
+
+use aigc_gpt::Gpt;
 use aigc_tensor::{Rng, Tensor};
-
-fn config() -> GptConfig {
-    GptConfig { vocab_size: 61, n_layer: 2, n_head: 4, n_embd: 64, block_size: 40, dropout: 0.0, bias: true }
-}
-
-/// Draws every parameter of `model` from N(0, std²), so that logits spread over several units.
-fn redraw(model: &Gpt, std: f32, seed: u64) {
-    let mut rng = Rng::seed(seed);
-    for param in model.parameters() {
-        let shape = param.var.shape();
-        let values = (0..shape.iter().product::<usize>()).map(|_| std * rng.normal()).collect();
-        param.var.set_value(Tensor::from_vec(values, &shape).unwrap()).unwrap();
-    }
-}
+use common::{config, redraw};
 
 fn full_logits(model: &Gpt, ids: &[u32]) -> Tensor {
     let input = Tensor::from_vec(ids.iter().map(|&id| id as f32).collect(), &[1, ids.len()]).unwrap();

@@ -8,29 +8,18 @@
 //! measured 3-4.5 % and the mean under 1 %. What users see is checked on a
 //! model trained in the test: greedy decoding gives the same tokens.
 
+mod common;
+
 use aigc_gpt::{Gpt, GptConfig, Quantization, SamplingConfig};
 use aigc_nn::Module;
 use aigc_optim::{AdamW, Optimizer};
 use aigc_tensor::{Rng, Tensor};
+use common::{config, redraw};
 
 /// Largest |q8 − f32| logit difference, as a fraction of the f32 logits' standard deviation.
 const MAX_RELATIVE: f32 = 0.10;
 /// Mean |q8 − f32| logit difference, as a fraction of the same.
 const MEAN_RELATIVE: f32 = 0.02;
-
-fn config() -> GptConfig {
-    GptConfig { vocab_size: 61, n_layer: 2, n_head: 4, n_embd: 64, block_size: 40, dropout: 0.0, bias: true }
-}
-
-/// Draws every parameter of `model` from N(0, std²).
-fn redraw(model: &Gpt, std: f32, seed: u64) {
-    let mut rng = Rng::seed(seed);
-    for param in model.parameters() {
-        let shape = param.var.shape();
-        let values = (0..shape.iter().product::<usize>()).map(|_| std * rng.normal()).collect();
-        param.var.set_value(Tensor::from_vec(values, &shape).unwrap()).unwrap();
-    }
-}
 
 fn ids(len: usize, vocab_size: usize, seed: u64) -> Vec<u32> {
     let mut rng = Rng::seed(seed);
