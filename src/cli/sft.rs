@@ -227,7 +227,7 @@ fn load_sft_resume(dir: &Path, model: &Path, base: &GptConfig, seed: Option<u64>
     let resume = load_resume(dir)?;
     if resume.config.config != *base {
         bail!(
-            "--resume {} holds a model with another config than --model {} ({:?} against {:?}); give the --model the fine-tuning run started from",
+            "--resume {} contains a model with another config than --model {} ({:?} against {:?}); give the --model the fine-tuning run started from",
             dir.display(),
             model.display(),
             resume.config.config,
