@@ -293,6 +293,31 @@ fn resume_warns_about_thread_count() {
 }
 
 #[test]
+fn resume_warns_about_precision() {
+    if !aigc::tensor::gemm::Bf16Kernel::is_supported() {
+        eprintln!("skipped: this CPU lacks AVX-512 BF16, so --precision bf16 is refused");
+        return;
+    }
+    let dir = temp_dir("precision");
+    let data = write_corpus(&dir);
+    let out = dir.join("model");
+    let args = train_args(&data, &out, 10);
+    assert!(run(&with(&args, 10, &["--precision", "bf16"])).status.success());
+
+    // Resumed at the same precision: no warning.
+    let output = run(&with(&args, 12, &["--precision", "bf16", "--resume", out.to_str().unwrap()]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(!stderr(&output).contains("to match"), "{}", stderr(&output));
+
+    // Resumed without the flag, in f32.
+    let output = run(&with(&args, 14, &["--resume", out.to_str().unwrap()]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let expected = "the checkpoint was trained at --precision bf16 and this run uses f32, so the losses will differ from an uninterrupted run; pass --precision bf16 to match";
+    assert!(stderr(&output).contains(expected), "{}", stderr(&output));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn resume_rejects_conflicting_flags() {
     let dir = temp_dir("conflict");
     let data = write_corpus(&dir);

@@ -29,8 +29,8 @@ pub struct Resume {
 }
 
 /// Loads the checkpoint in `dir` after finishing or undoing a checkpoint
-/// write that a crash interrupted. Warns when the thread count or the
-/// dropout stream cannot be reproduced exactly.
+/// write that a crash interrupted. Warns when the thread count, the
+/// precision or the dropout stream cannot be reproduced exactly.
 pub fn load_resume(dir: &Path) -> anyhow::Result<Resume> {
     if !dir.is_dir() {
         bail!("--resume {} not found; give the --out directory of the run to continue", dir.display());
@@ -52,6 +52,12 @@ fn warn_if_inexact(state: &TrainingState, config: &ModelConfigFile) {
             "the checkpoint was trained with {} threads and this run uses {threads}, so the losses will differ slightly from an uninterrupted run; pass --threads {} to match",
             state.threads,
             state.threads
+        );
+    }
+    let precision = aigc_tensor::gemm::matmul_precision().name();
+    if let Some(saved) = state.precision.as_deref().filter(|saved| *saved != precision) {
+        tracing::warn!(
+            "the checkpoint was trained at --precision {saved} and this run uses {precision}, so the losses will differ from an uninterrupted run; pass --precision {saved} to match"
         );
     }
     if state.generators.is_none() && config.config.dropout > 0.0 {

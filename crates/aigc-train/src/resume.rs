@@ -226,6 +226,7 @@ impl Checkpointer {
             generators: Some(run.generators),
             callbacks: Some(run.callbacks),
             nonfinite: run.nonfinite,
+            precision: Some(aigc_tensor::gemm::matmul_precision().name().to_string()),
         };
         save_checkpoint(dir, params, state)?;
         self.last_step = Some(step);

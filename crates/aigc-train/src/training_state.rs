@@ -29,14 +29,15 @@ use crate::error::{Result, TrainError};
 
 /// The version of `training_state.bin` this build writes.
 ///
-/// Version 3 added the model's dropout generators, the callbacks' states and
+/// Version 4 added the precision of matrix products. Version 3 files still
+/// load, with [`TrainingState::precision`] `None`. Version 3 added the model's dropout generators, the callbacks' states and
 /// the non-finite guard's state. Version 2 files still load: their
 /// [`TrainingState::generators`] and [`TrainingState::callbacks`] are `None`,
 /// so dropout masks and callbacks start afresh when such a run resumes.
 /// Version 1 stored a JSON payload without the validation generator, the
 /// thread count or the weights' digest; it cannot resume a run exactly and
 /// is rejected.
-pub const TRAINING_STATE_VERSION: u32 = 3;
+pub const TRAINING_STATE_VERSION: u32 = 4;
 /// The oldest version this build reads.
 const OLDEST_READABLE_VERSION: u32 = 2;
 /// First bytes of a training-state file.
@@ -78,6 +79,11 @@ pub struct TrainingState {
     /// The learning-rate factor and skip count of
     /// [`crate::StepOptions::skip_nonfinite`].
     pub nonfinite: NonfiniteState,
+    /// The precision of the run's matrix products (`"f32"` or `"bf16"`,
+    /// [`aigc_tensor::gemm::MatmulPrecision`]): bf16 rounds the operands, so
+    /// a resume at another precision gives other losses. `None` in a file
+    /// older than version 4.
+    pub precision: Option<String>,
 }
 
 /// The saved state of one of the model's random generators.
@@ -145,6 +151,44 @@ impl From<TrainingStateV2> for TrainingState {
             generators: None,
             callbacks: None,
             nonfinite: NonfiniteState::default(),
+            precision: None,
+        }
+    }
+}
+
+/// The payload of a version-3 file: [`TrainingState`] without the precision.
+#[derive(Deserialize)]
+struct TrainingStateV3 {
+    step: u64,
+    total_steps: u64,
+    optimizer: OptimizerState,
+    rng: Rng,
+    validation_rng: Rng,
+    seed: u64,
+    threads: usize,
+    weights_sha256: String,
+    partial: PartialSums,
+    generators: Option<Vec<GeneratorState>>,
+    callbacks: Option<Vec<CallbackState>>,
+    nonfinite: NonfiniteState,
+}
+
+impl From<TrainingStateV3> for TrainingState {
+    fn from(old: TrainingStateV3) -> Self {
+        TrainingState {
+            step: old.step,
+            total_steps: old.total_steps,
+            optimizer: old.optimizer,
+            rng: old.rng,
+            validation_rng: old.validation_rng,
+            seed: old.seed,
+            threads: old.threads,
+            weights_sha256: old.weights_sha256,
+            partial: old.partial,
+            generators: old.generators,
+            callbacks: old.callbacks,
+            nonfinite: old.nonfinite,
+            precision: None,
         }
     }
 }
@@ -250,6 +294,22 @@ pub fn encode_training_state_v2(state: &TrainingState) -> Result<Vec<u8>> {
     Ok(frame_payload(2, &payload))
 }
 
+/// Encodes `state` in the version-3 format, which lacks the precision. Only
+/// for testing that old files still load.
+#[doc(hidden)]
+pub fn encode_training_state_v3(state: &TrainingState) -> Result<Vec<u8>> {
+    let old = (
+        (state.step, state.total_steps, &state.optimizer, &state.rng, &state.validation_rng, state.seed),
+        (state.threads, &state.weights_sha256, &state.partial, &state.generators, &state.callbacks, &state.nonfinite),
+    );
+    let payload = bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .with_little_endian()
+        .serialize(&old)
+        .map_err(|e| TrainError::invalid("save", format!("could not encode the training state: {e}")))?;
+    Ok(frame_payload(3, &payload))
+}
+
 /// Decodes and verifies the bytes of a `training_state.bin` read from `path`.
 ///
 /// Fails, naming `path`, on a wrong magic number, a file shorter than its
@@ -294,6 +354,10 @@ pub fn decode_training_state(path: &Path, bytes: &[u8]) -> Result<TrainingState>
     let undecodable = |e: bincode::Error| invalid(format!("the payload does not decode as a training state: {e}"));
     if version == 2 {
         let old: TrainingStateV2 = payload_options(payload.len()).deserialize(payload).map_err(undecodable)?;
+        return Ok(old.into());
+    }
+    if version == 3 {
+        let old: TrainingStateV3 = payload_options(payload.len()).deserialize(payload).map_err(undecodable)?;
         return Ok(old.into());
     }
     payload_options(payload.len()).deserialize(payload).map_err(undecodable)

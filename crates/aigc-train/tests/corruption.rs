@@ -138,10 +138,10 @@ fn state_checksum_mismatch() {
 fn state_from_newer_version() {
     let dir = model_dir("newer-state");
     let path = dir.join(TRAINING_STATE_FILE);
-    rewrite(&path, |bytes| bytes[8..12].copy_from_slice(&4u32.to_le_bytes()));
+    rewrite(&path, |bytes| bytes[8..12].copy_from_slice(&5u32.to_le_bytes()));
     assert_eq!(
         load_error(&dir),
-        format!("{}: format version 4 is newer than this build supports (3); upgrade aigc", path.display())
+        format!("{}: format version 5 is newer than this build supports (4); upgrade aigc", path.display())
     );
 }
 
@@ -153,7 +153,7 @@ fn state_from_older_version() {
     assert_eq!(
         load_error(&dir),
         format!(
-            "{}: format version 1 is older than this build reads (2 to 3), so the run cannot resume from it; delete it to load the weights alone",
+            "{}: format version 1 is older than this build reads (2 to 4), so the run cannot resume from it; delete it to load the weights alone",
             path.display()
         )
     );

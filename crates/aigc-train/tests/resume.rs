@@ -15,7 +15,7 @@ use aigc_train::checkpoint::{
     self, decode_training_state, load_checkpoint, read_training_state, weights_digest, TrainingState,
 };
 use aigc_train::lm_dataset::TextDataset;
-use aigc_train::training_state::encode_training_state_v2;
+use aigc_train::training_state::{encode_training_state_v2, encode_training_state_v3};
 use aigc_train::{
     BatchSource, Callback, EarlyStopping, History, Model, Optimizer, StepLog, StepOptions, TrainError, TrainingControl,
 };
@@ -233,7 +233,13 @@ fn version_two_state_resumes_without_dropout_stream() {
         assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 2);
         let old = decode_training_state(std::path::Path::new("v2.bin"), &bytes).unwrap();
         assert_eq!((old.generators.as_ref(), old.callbacks.as_ref()), (None, None));
-        assert_eq!(TrainingState { generators: state.generators.clone(), callbacks: state.callbacks.clone(), ..old }, state);
+        let restored = TrainingState {
+            generators: state.generators.clone(),
+            callbacks: state.callbacks.clone(),
+            precision: state.precision.clone(),
+            ..old
+        };
+        assert_eq!(restored, state);
         TrainingState { generators: None, callbacks: None, ..state }
     };
     let run = stop_and_resume("v2", |seed| model_with_dropout(seed, 0.1), |options| options, to_v2);
@@ -245,6 +251,20 @@ fn version_two_state_resumes_without_dropout_stream() {
     let run = stop_and_resume("v2-exact", model, |options| options, to_v2);
     assert_eq!(run.resumed_logs, run.full_logs);
     assert_eq!(run.resumed_digest, run.full_digest);
+}
+
+#[test]
+fn precision_saved_and_version_three_loads_without_it() {
+    let dir = temp_dir("precision");
+    let mut trained = model_with_dropout(7, 0.1);
+    trained.fit_batches(&mut dataset(), StepOptions::new(3).verbose(false).checkpoint_dir(&dir)).unwrap();
+    let state = read_training_state(&dir).unwrap().unwrap();
+    assert_eq!(state.precision.as_deref(), Some("f32"));
+
+    let bytes = encode_training_state_v3(&state).unwrap();
+    assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 3);
+    let old = decode_training_state(std::path::Path::new("v3.bin"), &bytes).unwrap();
+    assert_eq!(old, TrainingState { precision: None, ..state });
 }
 
 /// EarlyStopping on val_loss that stops at the fourth evaluation (step 80):
