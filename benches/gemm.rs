@@ -9,14 +9,16 @@
 //! `matmul_with` splits large products across the global rayon pool, so the
 //! numbers depend on the core count: set `RAYON_NUM_THREADS=1` or `2` to pin
 //! it. The bf16 kernel runs only on CPUs with AVX-512 BF16 (elsewhere it
-//! would time the f32 fallback under another name). The naive kernel runs only on products of at most 256 × 256 × 256: it
-//! is the slow reference, and the larger shapes would take seconds per
-//! iteration. Products above 2³⁰ multiply-adds take 10 samples instead of
-//! criterion's 100.
+//! would time the f32 fallback under another name). The naive kernel runs
+//! only on products of at most 256 × 256 × 256: it is the slow reference,
+//! and the larger shapes would take seconds per iteration. Products above
+//! 2³⁰ multiply-adds take 10 samples instead of criterion's 100.
 //!
 //! The group `fma_peak` measures the ceiling: chains of AVX2 FMAs from
 //! registers on every thread of the pool, with no memory traffic. A GEMM's
 //! fraction of the peak is its FLOP/s over that group's, from the same run.
+//! Where the CPU has AVX-512 BF16 the group also times chains of
+//! `vdpbf16ps`, the bf16 kernel's ceiling.
 
 use aigc_tensor::gemm::{Avx2Kernel, Bf16Kernel, GemmKernel, MatrixMultiplyKernel, NaiveKernel};
 use aigc_tensor::{Rng, Tensor};
@@ -207,11 +209,61 @@ fn bench_fma_peak(c: &mut Criterion) {
     group.finish();
 }
 
+/// Runs `PEAK_CHAINS` independent chains of `vdpbf16ps` (16 lanes, two
+/// bf16 products per lane) from registers and returns their sum.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bf16")]
+fn dpbf16_peak(seed: f32) -> f32 {
+    use std::arch::x86_64::*;
+    // Two bf16 values of about 0.001 per 32-bit word, so the sums stay small.
+    // SAFETY: __m512i and __m512bh are both 64 bytes of plain lanes.
+    let pair: __m512bh = unsafe { std::mem::transmute(_mm512_set1_epi32(0x3a83_3a83)) };
+    let mut acc = [_mm512_set1_ps(seed); PEAK_CHAINS];
+    for (i, a) in acc.iter_mut().enumerate() {
+        *a = _mm512_add_ps(*a, _mm512_set1_ps(i as f32));
+    }
+    for _ in 0..PEAK_ITERATIONS {
+        for a in acc.iter_mut() {
+            *a = _mm512_dpbf16_ps(*a, pair, pair);
+        }
+    }
+    let mut total = _mm512_setzero_ps();
+    for a in acc {
+        total = _mm512_add_ps(total, a);
+    }
+    _mm512_reduce_add_ps(total)
+}
+
+/// Measures the `vdpbf16ps` peak of the pool's threads, the ceiling for the
+/// bf16 kernel, where the CPU has AVX-512 BF16.
+#[cfg(target_arch = "x86_64")]
+fn bench_dpbf16_peak(c: &mut Criterion) {
+    if !Bf16Kernel::is_supported() {
+        return;
+    }
+    let threads = rayon::current_num_threads();
+    let flops_per_thread = 2 * 32 * PEAK_CHAINS * PEAK_ITERATIONS;
+    let mut group = c.benchmark_group("fma_peak");
+    group.throughput(Throughput::Elements((threads * flops_per_thread) as u64));
+    group.bench_function(BenchmarkId::new("avx512_dpbf16", format!("{threads}_threads")), |bench| {
+        bench.iter(|| {
+            use rayon::prelude::*;
+            // SAFETY: AVX-512F and AVX-512 BF16 were detected above.
+            (0..threads).into_par_iter().map(|t| unsafe { dpbf16_peak(t as f32) }).sum::<f32>()
+        })
+    });
+    group.finish();
+}
+
 #[cfg(not(target_arch = "x86_64"))]
 fn bench_fma_peak(_: &mut Criterion) {}
 
+#[cfg(not(target_arch = "x86_64"))]
+fn bench_dpbf16_peak(_: &mut Criterion) {}
+
 fn gemm(c: &mut Criterion) {
     bench_fma_peak(c);
+    bench_dpbf16_peak(c);
     bench_group(c, "gemm_square", &square_cases());
     bench_group(c, "gemm_transposed", &transposed_cases());
     bench_group(c, "gemm_gpt_tiny", &gpt_tiny_cases());
