@@ -234,7 +234,7 @@ fn kernel_by_name_error_lists_valid_names() {
 
     assert!(message.starts_with("gemm:"), "{message}");
     assert!(message.contains("\"blas\""), "{message}");
-    assert!(message.contains("avx2, matrixmultiply, naive"), "{message}");
+    assert!(message.contains("avx2, bf16, matrixmultiply, naive"), "{message}");
 }
 
 #[test]
