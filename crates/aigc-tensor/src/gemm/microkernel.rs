@@ -104,12 +104,32 @@ pub(super) unsafe fn tile<const PACKED_A: bool>(
             _mm256_storeu_ps(buffer.as_mut_ptr().add(i * NR + 8), _mm256_mul_ps(alpha_v, row[1]));
         }
     }
+    // SAFETY: the tile's rows × cols corner lies inside C.
+    unsafe { store_edge(&buffer, NR, (rows, cols), beta, c, (rsc, csc)) };
+}
+
+/// Writes `C ← α·acc + β·C` for the `rows × cols` corner of a tile whose
+/// products, already scaled by α, are in `buffer` with `row_len` floats per
+/// row: the path for partial tiles and strided C of every micro-kernel.
+///
+/// # Safety
+/// For `i < rows` and `j < cols`, `c + i·rsc + j·csc` is valid for reads
+/// and writes, and `buffer` holds `rows` rows of `row_len ≥ cols` floats.
+#[inline]
+pub(in crate::gemm) unsafe fn store_edge(
+    buffer: &[f32],
+    row_len: usize,
+    (rows, cols): (usize, usize),
+    beta: f32,
+    c: *mut f32,
+    (rsc, csc): (isize, isize),
+) {
     for i in 0..rows {
         for j in 0..cols {
-            // SAFETY: i < rows and j < cols, so the address is inside C's tile.
+            // SAFETY: i < rows and j < cols, inside the corner the caller guarantees.
             unsafe {
                 let out = c.offset(i as isize * rsc + j as isize * csc);
-                let product = buffer[i * NR + j];
+                let product = buffer[i * row_len + j];
                 *out = if beta == 0.0 { product } else { product + beta * *out };
             }
         }

@@ -12,6 +12,8 @@
 
 use core::arch::x86_64::*;
 
+use crate::gemm::microkernel::store_edge;
+
 /// Rows of C in one register tile.
 pub(super) const MR: usize = 12;
 
@@ -81,16 +83,8 @@ pub(super) unsafe fn tile(
             _mm512_storeu_ps(buffer.as_mut_ptr().add(i * NR + 16), _mm512_mul_ps(alpha_v, row[1]));
         }
     }
-    for i in 0..rows {
-        for j in 0..cols {
-            // SAFETY: i < rows and j < cols, inside C's tile.
-            unsafe {
-                let out = c.offset(i as isize * rsc + j as isize * csc);
-                let product = buffer[i * NR + j];
-                *out = if beta == 0.0 { product } else { product + beta * *out };
-            }
-        }
-    }
+    // SAFETY: the tile's rows × cols corner lies inside C.
+    unsafe { store_edge(&buffer, NR, (rows, cols), beta, c, (rsc, csc)) };
 }
 
 /// Adds one k-pair of products to the tile.
