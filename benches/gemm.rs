@@ -187,26 +187,28 @@ fn fma_peak(seed: f32) -> f32 {
     lanes.iter().sum()
 }
 
+/// Times `run` once on every thread of the pool per iteration, in the
+/// group `fma_peak`, so elem/s reads as the FLOP/s of all threads together.
+fn bench_peak(c: &mut Criterion, name: &str, flops_per_run: usize, run: impl Fn(f32) -> f32 + Sync) {
+    use rayon::prelude::*;
+    let threads = rayon::current_num_threads();
+    let mut group = c.benchmark_group("fma_peak");
+    group.throughput(Throughput::Elements((threads * flops_per_run) as u64));
+    group.bench_function(BenchmarkId::new(name, format!("{threads}_threads")), |bench| {
+        bench.iter(|| (0..threads).into_par_iter().map(|t| run(t as f32)).sum::<f32>())
+    });
+    group.finish();
+}
+
 /// Measures the FMA peak of the pool's threads, the ceiling for the GEMM
-/// groups. Every thread runs [`fma_peak`] once per iteration, so elem/s
-/// reads as the FLOP/s of all of them together.
+/// groups.
 #[cfg(target_arch = "x86_64")]
 fn bench_fma_peak(c: &mut Criterion) {
     if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
         return;
     }
-    let threads = rayon::current_num_threads();
-    let flops_per_thread = 2 * 8 * PEAK_CHAINS * PEAK_ITERATIONS;
-    let mut group = c.benchmark_group("fma_peak");
-    group.throughput(Throughput::Elements((threads * flops_per_thread) as u64));
-    group.bench_function(BenchmarkId::new("avx2_fma", format!("{threads}_threads")), |bench| {
-        bench.iter(|| {
-            use rayon::prelude::*;
-            // SAFETY: AVX2 and FMA were detected above.
-            (0..threads).into_par_iter().map(|t| unsafe { fma_peak(t as f32) }).sum::<f32>()
-        })
-    });
-    group.finish();
+    // SAFETY: AVX2 and FMA were detected above.
+    bench_peak(c, "avx2_fma", 2 * 8 * PEAK_CHAINS * PEAK_ITERATIONS, |seed| unsafe { fma_peak(seed) });
 }
 
 /// Runs `PEAK_CHAINS` independent chains of `vdpbf16ps` (16 lanes, two
@@ -241,18 +243,8 @@ fn bench_dpbf16_peak(c: &mut Criterion) {
     if !Bf16Kernel::is_supported() {
         return;
     }
-    let threads = rayon::current_num_threads();
-    let flops_per_thread = 2 * 32 * PEAK_CHAINS * PEAK_ITERATIONS;
-    let mut group = c.benchmark_group("fma_peak");
-    group.throughput(Throughput::Elements((threads * flops_per_thread) as u64));
-    group.bench_function(BenchmarkId::new("avx512_dpbf16", format!("{threads}_threads")), |bench| {
-        bench.iter(|| {
-            use rayon::prelude::*;
-            // SAFETY: AVX-512F and AVX-512 BF16 were detected above.
-            (0..threads).into_par_iter().map(|t| unsafe { dpbf16_peak(t as f32) }).sum::<f32>()
-        })
-    });
-    group.finish();
+    // SAFETY: AVX-512F and AVX-512 BF16 were detected above.
+    bench_peak(c, "avx512_dpbf16", 2 * 32 * PEAK_CHAINS * PEAK_ITERATIONS, |seed| unsafe { dpbf16_peak(seed) });
 }
 
 #[cfg(not(target_arch = "x86_64"))]
