@@ -25,7 +25,7 @@ pub use aigc_tokenizer as tokenizer;
 pub use aigc_train as train;
 
 pub use aigc_autograd::{no_grad, Var};
-pub use aigc_tensor::gemm::{set_matmul_precision, MatmulPrecision};
+pub use aigc_tensor::gemm::{matmul_precision, set_matmul_precision, MatmulPrecision};
 pub use aigc_tensor::{Rng, Tensor};
 
 /// Models with the Keras-style `compile` / `fit` / `evaluate` / `predict`.

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{aigc, assert_fails_with, shakespeare, stderr, temp_dir};
+use common::{aigc, aigc_command, assert_fails_with, shakespeare, stderr, temp_dir};
 
 #[test]
 fn train_generate_eval_round_trip() {
@@ -167,6 +167,16 @@ fn bench_trains_in_bf16_or_says_why_not() {
     } else {
         assert_fails_with(&output, "--precision bf16 needs a CPU with AVX-512 BF16");
     }
+}
+
+#[test]
+fn unknown_aigc_gemm_is_rejected() {
+    let output = aigc_command()
+        .env("AIGC_GEMM", "fp8")
+        .args(["bench", "--preset", "tiny", "--mode", "train", "--steps", "1", "--warmup", "0"])
+        .output()
+        .expect("run aigc");
+    assert_fails_with(&output, "AIGC_GEMM=\"fp8\" is not a GEMM kernel; valid names: avx2, bf16, matrixmultiply, naive; unset AIGC_GEMM");
 }
 
 #[test]

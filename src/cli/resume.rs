@@ -9,10 +9,12 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use aigc_gpt::Gpt;
 use aigc_nn::Module;
+use aigc_tensor::gemm::MatmulPrecision;
 use aigc_tokenizer::Tokenizer;
 use aigc_train::checkpoint::{self, ModelConfigFile, TrainingState};
 use aigc_train::{BatchSource, History, Model, TrainError};
 
+use super::precision::{precision_chosen, set_precision};
 use super::training::TrainingSettings;
 
 /// The checkpoint of `--resume DIR`: the model with its saved weights, the
@@ -29,8 +31,9 @@ pub struct Resume {
 }
 
 /// Loads the checkpoint in `dir` after finishing or undoing a checkpoint
-/// write that a crash interrupted. Warns when the thread count, the
-/// precision or the dropout stream cannot be reproduced exactly.
+/// write that a crash interrupted. Continues at the checkpoint's precision
+/// unless `--precision` chose one, and warns when the precision or the
+/// dropout stream cannot be reproduced exactly.
 pub fn load_resume(dir: &Path) -> anyhow::Result<Resume> {
     if !dir.is_dir() {
         bail!("--resume {} not found; give the --out directory of the run to continue", dir.display());
@@ -40,26 +43,36 @@ pub fn load_resume(dir: &Path) -> anyhow::Result<Resume> {
     let tokenizer = checkpoint::load_tokenizer(dir, &config)?;
     let net = Gpt::new(config.config.clone())?;
     let state = checkpoint::load_checkpoint(dir, &net.parameters())?;
+    match_precision(&state, dir)?;
     warn_if_inexact(&state, &config);
     Ok(Resume { net, config, tokenizer, state })
 }
 
+/// Switches to the precision the checkpoint was trained at, as the seed
+/// comes from the checkpoint too. When `--precision` or `AIGC_GEMM` chose
+/// another one, keeps that and warns.
+fn match_precision(state: &TrainingState, dir: &Path) -> anyhow::Result<()> {
+    let Some(saved) = state.precision.as_deref() else { return Ok(()) };
+    let current = aigc_tensor::gemm::matmul_precision().name();
+    if saved == current {
+        return Ok(());
+    }
+    if precision_chosen() {
+        tracing::warn!(
+            "the checkpoint was trained at --precision {saved} and this run uses {current}, so the losses will differ from an uninterrupted run; pass --precision {saved} to match"
+        );
+        return Ok(());
+    }
+    let precision: MatmulPrecision = saved
+        .parse()
+        .with_context(|| format!("the training state in {} names an unknown precision", dir.display()))?;
+    set_precision(precision, "pass --precision f32 to continue the run in f32")?;
+    tracing::info!("continuing at --precision {saved}, the checkpoint's precision");
+    Ok(())
+}
+
 /// Warns about what makes the resumed losses differ from an uninterrupted run's.
 fn warn_if_inexact(state: &TrainingState, config: &ModelConfigFile) {
-    let threads = rayon::current_num_threads();
-    if state.threads != threads {
-        tracing::warn!(
-            "the checkpoint was trained with {} threads and this run uses {threads}, so the losses will differ slightly from an uninterrupted run; pass --threads {} to match",
-            state.threads,
-            state.threads
-        );
-    }
-    let precision = aigc_tensor::gemm::matmul_precision().name();
-    if let Some(saved) = state.precision.as_deref().filter(|saved| *saved != precision) {
-        tracing::warn!(
-            "the checkpoint was trained at --precision {saved} and this run uses {precision}, so the losses will differ from an uninterrupted run; pass --precision {saved} to match"
-        );
-    }
     if state.generators.is_none() && config.config.dropout > 0.0 {
         tracing::warn!(
             "the checkpoint was written by an older aigc that did not save the dropout generators, so dropout masks start afresh and the losses will differ from an uninterrupted run"
@@ -145,6 +158,14 @@ pub fn fit_with_interrupts(
         options = options.checkpoint_interval(interval);
     }
     if let Some(state) = resume {
+        if state.step >= settings.steps as u64 {
+            bail!(
+                "--steps {}: the checkpoint in {} is already at step {}; pass a larger --steps to continue the run",
+                settings.steps,
+                out.display(),
+                state.step
+            );
+        }
         options = options.resume_from(state);
     }
 

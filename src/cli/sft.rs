@@ -143,6 +143,7 @@ pub fn run(args: SftArgs) -> anyhow::Result<()> {
         heldout_conversations = dataset.heldout_conversations().len(),
         heldout_copies = dataset.heldout_copies(),
         train_sequences = dataset.train_len(),
+        precision = %super::precision::current_precision(),
         "fine-tuning {} on {} (block_size {}); held-out assistant-token loss before: {}{}",
         args.model.display(),
         args.data.display(),

@@ -180,6 +180,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         parameters = net.num_parameters(),
         train_tokens = dataset.train_len(),
         val_tokens = dataset.val_len(),
+        precision = %super::precision::current_precision(),
         "training a GPT (n_layer {}, n_head {}, n_embd {}, block_size {}, vocab_size {}) on {}{}",
         config.n_layer, config.n_head, config.n_embd, config.block_size, config.vocab_size, args.data.display(),
         if start > 0 { format!(", resuming at step {start}") } else { String::new() }
