@@ -111,3 +111,35 @@ pub fn sgemm_block(
     }
 }
 
+
+/// Checks that a product with k = 0 leaves β·C: C doubled with β = 2, and
+/// zeros with β = 0 even where C held NaN.
+pub fn assert_zero_depth_scales_c(kernel: &dyn GemmKernel) {
+    let a = Strided::random(5, 0, Layout::RowMajor, 400);
+    let b = Strided::random(0, 18, Layout::RowMajor, 401);
+    let c = Strided::random(5, 18, Layout::PaddedRows, 402);
+
+    let mut doubled = c.clone();
+    sgemm(kernel, 1.0, &a, &b, 2.0, &mut doubled);
+    for (i, j) in (0..5).flat_map(|i| (0..18).map(move |j| (i, j))) {
+        assert_eq!(doubled.get(i, j), 2.0 * c.get(i, j), "at ({i}, {j})");
+    }
+
+    let mut cleared = c.clone();
+    cleared.data.fill(f32::NAN);
+    sgemm(kernel, 1.0, &a, &b, 0.0, &mut cleared);
+    for (i, j) in (0..5).flat_map(|i| (0..18).map(move |j| (i, j))) {
+        assert_eq!(cleared.get(i, j), 0.0, "at ({i}, {j})");
+    }
+}
+
+/// Checks that products with m = 0 or n = 0 run without touching memory.
+pub fn assert_empty_products_touch_nothing(kernel: &dyn GemmKernel) {
+    for (m, k, n) in [(0, 4, 5), (4, 5, 0), (0, 0, 0)] {
+        let a = Strided::random(m, k, Layout::RowMajor, 500);
+        let b = Strided::random(k, n, Layout::RowMajor, 501);
+        let mut c = Strided::random(m, n, Layout::RowMajor, 502);
+        sgemm(kernel, 1.0, &a, &b, 0.0, &mut c);
+        assert!(c.data.is_empty());
+    }
+}
