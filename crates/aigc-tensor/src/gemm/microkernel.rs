@@ -114,7 +114,7 @@ pub(super) unsafe fn tile<const PACKED_A: bool>(
 ///
 /// # Safety
 /// For `i < rows` and `j < cols`, `c + i·rsc + j·csc` is valid for reads
-/// and writes, and `buffer` holds `rows` rows of `row_len ≥ cols` floats.
+/// and writes, and `buffer` contains `rows` rows of `row_len ≥ cols` floats.
 #[inline]
 pub(in crate::gemm) unsafe fn store_edge(
     buffer: &[f32],

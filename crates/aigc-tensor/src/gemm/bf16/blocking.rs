@@ -59,7 +59,7 @@ pub(super) unsafe fn sgemm(
     let nc_max = balanced_block(n, NC, NR);
 
     with_buffers(|buffers| {
-        // The buffers hold f32s; a k-pair word has the same size.
+        // The buffers are sized in f32s, and a k-pair word has the same size.
         let a_packed: *mut u32 = buffers.a.reserve(mc_max * pairs_max).cast();
         let b_packed: *mut u32 = buffers.b.reserve(nc_max * pairs_max).cast();
 
@@ -77,7 +77,7 @@ pub(super) unsafe fn sgemm(
                     line_stride: csb,
                     step_stride: rsb,
                 };
-                // SAFETY: the panel lies inside B, and `b_packed` holds
+                // SAFETY: the panel lies inside B, and `b_packed` has room for
                 // nc_max (a multiple of NR) columns of pairs_max words.
                 unsafe { pack(b_columns, NR, b_packed) };
 
@@ -100,7 +100,7 @@ pub(super) unsafe fn sgemm(
                             let rows = MR.min(mc - ir);
                             let a_sliver = a_packed.wrapping_add(ir * pairs);
                             let c_tile = offset(c, ic + ir, rsc, jc + jr, csc).cast_mut();
-                            // SAFETY: the slivers hold `pairs` steps of MR
+                            // SAFETY: the slivers contain `pairs` steps of MR
                             // and NR words, and the tile lies inside C.
                             unsafe {
                                 microkernel::tile(
