@@ -170,10 +170,22 @@ fn second_interrupt_exits_at_once() {
     let dir = temp_dir("twice");
     let data = write_corpus(&dir);
     let out = dir.join("model");
-    let (mut child, _) = start_and_wait(&train_args(&data, &out, 400), 2);
+    // The small preset makes each step long enough that the second signal
+    // lands while the first step after the interrupt is still running.
+    let mut args = train_args(&data, &out, 400);
+    let block_size = args.iter().position(|arg| arg == "--block-size").unwrap() + 1;
+    args[block_size] = "64".to_string();
+    args.extend(["--preset", "small"].map(String::from));
+    let mut child = aigc_command().args(&args).stderr(Stdio::piped()).stdout(Stdio::null()).spawn().expect("spawn aigc");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines().map(|line| line.unwrap());
+    lines.by_ref().find(|line| line.starts_with("step ")).expect("aigc ended before its first step log");
     signal(&child, "INT");
+    // Two signals sent back to back can merge into one before the process
+    // runs, so the second goes only after the first was acknowledged.
+    lines.by_ref().find(|line| line.contains("interrupt received")).expect("aigc ended without acknowledging Ctrl-C");
     signal(&child, "INT");
-    assert_eq!(child.wait().unwrap().code(), Some(130), "a second Ctrl-C exits with 130");
+    let rest: Vec<String> = lines.collect();
+    assert_eq!(child.wait().unwrap().code(), Some(130), "a second Ctrl-C exits with 130; stderr after it: {rest:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
