@@ -185,14 +185,16 @@ impl Gpt {
 
     /// Returns the weights packed for decoding in `quantization`'s format:
     /// those of the last sequence when no parameter has changed since
-    /// (same ids and versions) and the format is the same, else a new
-    /// snapshot, which replaces the kept one.
+    /// (same ids and versions), and the format and the thread count of the
+    /// rayon pool are the same, else a new snapshot, which replaces the kept
+    /// one.
     fn decode_weights(&self, quantization: Quantization) -> Result<Arc<DecodeWeights>> {
         // Versions first, values after: see `Var::version`.
         let versions: Vec<(usize, u64)> = self.parameters().iter().map(|p| (p.var.id(), p.var.version())).collect();
         let mut last = self.decode_weights.0.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(weights) = last.as_ref() {
-            if weights.quantization == quantization && weights.versions == versions {
+            let same_threads = weights.threads() == rayon::current_num_threads();
+            if weights.quantization == quantization && weights.versions == versions && same_threads {
                 return Ok(weights.clone());
             }
         }

@@ -1,9 +1,9 @@
-//! The KV cache decodes with the same rounding as the full forward pass, and
-//! with the weights its sequence started with.
+//! The KV cache decodes with the same rounding as the full forward pass, on
+//! any number of threads, and with the weights its sequence started with.
 
 mod common;
 
-use aigc_gpt::Gpt;
+use aigc_gpt::{Gpt, GptConfig, Quantization};
 use aigc_tensor::{Rng, Tensor};
 use common::{config, redraw};
 
@@ -49,4 +49,29 @@ fn cleared_cache_uses_new_weights() {
     let logits = model.forward_cached(&ids, &mut cache).unwrap();
     let difference = logits.max_abs_diff(&full_logits(&model, &ids));
     assert!(difference <= 1e-5, "max |cached - full| = {difference:e} after new weights");
+}
+
+/// Returns the logits of a 9-token prefill and 21 one-token steps, decoded
+/// in `quantization`'s format on a rayon pool of `threads` threads.
+fn decoded_on(threads: usize, quantization: Quantization) -> Vec<f32> {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    pool.install(|| {
+        // n_embd 128, so that the blocks' linear layers are large enough to be split.
+        let model = Gpt::new(GptConfig { n_embd: 128, ..config() }).unwrap();
+        redraw(&model, 0.5, 7);
+        let ids = ids(30, 8);
+        let mut cache = model.new_kv_cache_with(quantization);
+        let mut logits = model.forward_cached(&ids[..9], &mut cache).unwrap().to_vec();
+        for t in 9..30 {
+            logits.extend(model.forward_cached(&ids[t..t + 1], &mut cache).unwrap().to_vec());
+        }
+        logits
+    })
+}
+
+#[test]
+fn decoding_same_on_one_and_three_threads() {
+    for quantization in [Quantization::F32, Quantization::Q8] {
+        assert_eq!(decoded_on(1, quantization), decoded_on(3, quantization), "{quantization:?}");
+    }
 }

@@ -64,7 +64,7 @@ mod sequential;
 
 pub use activation::{ReLU, Sigmoid, Softmax, Tanh, GELU};
 pub use attention::{
-    attention_dims, causal_mask, fused_attention_forward, naive_attention, AttentionDims, AttentionKernel,
+    attention_dims, causal_mask, fused_attention_forward, fused_attention_forward_on, naive_attention, AttentionDims, AttentionKernel,
     CausalSelfAttention, FusedAttention, HeadLayout, KeysTransposed, NaiveAttention, KEY_BLOCK,
 };
 pub use dropout::Dropout;

@@ -6,7 +6,9 @@
 //! every linear layer packed for one-row products, in f32
 //! ([`PackedMatrix`]) or 8-bit ([`Q8Matrix`]). A one-row product reads each
 //! weight once, so its speed is the speed at which the packed weights
-//! stream from memory.
+//! stream from memory. With more than one thread in the rayon pool, each
+//! product's panels and the attention's heads are split across a
+//! [`ThreadTeam`] of that many threads, so that every core streams its share.
 //!
 //! In f32, every step uses the arithmetic of the training forward pass:
 //! [`PackedMatrix::linear`] rounds like the AVX2 GEMM kernel, and
@@ -15,8 +17,9 @@
 //! those of [`Gpt::logits`] bit for bit on CPUs with AVX2.
 
 use aigc_autograd::{Result, Var};
-use aigc_nn::{fused_attention_forward, layer_norm_rows, AttentionDims, HeadLayout, KeysTransposed, LayerNorm, Linear};
+use aigc_nn::{fused_attention_forward_on, layer_norm_rows, AttentionDims, HeadLayout, KeysTransposed, LayerNorm, Linear};
 use aigc_tensor::packed::{PackedMatrix, Q8Matrix, Q8Vector};
+use aigc_tensor::parallel::ThreadTeam;
 use aigc_tensor::{simd, Tensor};
 
 use super::{LayerCache, Quantization};
@@ -55,14 +58,14 @@ impl Dense {
         Dense::of(&layer.weight.value(), layer.bias.as_ref(), quantization)
     }
 
-    /// `out = x·Wᵀ + b` for `rows` rows of x. `quantized` is the scratch
-    /// for x's 8-bit copy.
-    fn apply(&self, x: &[f32], rows: usize, out: &mut [f32], quantized: &mut Q8Vector) -> Result<()> {
+    /// `out = x·Wᵀ + b` for `rows` rows of x, split across `team`.
+    /// `quantized` is the scratch for x's 8-bit copy.
+    fn apply(&self, team: &ThreadTeam, x: &[f32], rows: usize, out: &mut [f32], quantized: &mut Q8Vector) -> Result<()> {
         match &self.weight {
-            Weight::F32(matrix) => matrix.linear(x, rows, out)?,
+            Weight::F32(matrix) => matrix.linear_on(team, x, rows, out)?,
             Weight::Q8(matrix) => {
                 quantized.quantize(x, rows, self.inputs)?;
-                matrix.linear(quantized, out)?;
+                matrix.linear_on(team, quantized, out)?;
             }
         }
         if let Some(bias) = &self.bias {
@@ -114,6 +117,9 @@ pub(crate) struct DecodeWeights {
     ln_f: Norm,
     n_embd: usize,
     n_head: usize,
+    /// The threads that split each product: as many as the rayon pool
+    /// the snapshot was taken in has.
+    team: ThreadTeam,
     /// The format of the linear layers.
     pub(crate) quantization: Quantization,
     /// `(id, version)` of every parameter the snapshot was taken from.
@@ -147,9 +153,15 @@ impl DecodeWeights {
             ln_f: Norm::of(&model.ln_f),
             n_embd: model.config.n_embd,
             n_head: model.config.n_head,
+            team: ThreadTeam::new(rayon::current_num_threads()),
             quantization,
             versions,
         })
+    }
+
+    /// Number of threads that split each product.
+    pub(crate) fn threads(&self) -> usize {
+        self.team.threads()
     }
 
     /// Number of tokens in the vocabulary: rows of logits.
@@ -200,16 +212,17 @@ impl BlockWeights {
     /// Runs the block in place on the residual stream `x` `(rows, C)` of
     /// `rows` new positions after `start` cached ones. The new keys and
     /// values go into `cache`.
-    fn decode(&self, (n_embd, n_head): (usize, usize), (rows, start): (usize, usize), cache: &mut LayerCache, buffers: &mut Buffers) -> Result<()> {
+    fn decode(&self, team: &ThreadTeam, (n_embd, n_head): (usize, usize), (rows, start): (usize, usize), cache: &mut LayerCache, buffers: &mut Buffers) -> Result<()> {
         let (c, d) = (n_embd, n_embd / n_head);
         let Buffers { x, normed, qkv, attended, projected, hidden, activated, quantized, .. } = buffers;
 
         // x + c_proj(attention(ln_1(x)))
         self.ln_1.apply(x, normed)?;
-        self.c_attn.apply(normed, rows, qkv, quantized)?; // (rows, 3C): q, k, v
+        self.c_attn.apply(team, normed, rows, qkv, quantized)?; // (rows, 3C): q, k, v
         cache.append(qkv, rows, start, n_head, d);
         let dims = AttentionDims { batch: 1, heads: n_head, queries: rows, keys: start + rows, head_size: d };
-        fused_attention_forward(
+        fused_attention_forward_on(
+            team,
             (qkv, HeadLayout::interleaved(0, 3 * c, d)),
             (&cache.keys_t, cache.keys_layout(d)),
             (&cache.values, HeadLayout::heads_first(cache.capacity, d)),
@@ -217,14 +230,14 @@ impl BlockWeights {
             dims,
             true,
         )?;
-        self.attn_proj.apply(attended, rows, projected, quantized)?;
+        self.attn_proj.apply(team, attended, rows, projected, quantized)?;
         add_into(x, projected);
 
         // x + c_proj(gelu(c_fc(ln_2(x))))
         self.ln_2.apply(x, normed)?;
-        self.c_fc.apply(normed, rows, hidden, quantized)?;
+        self.c_fc.apply(team, normed, rows, hidden, quantized)?;
         simd::gelu_into(activated, hidden);
-        self.mlp_proj.apply(activated, rows, projected, quantized)?;
+        self.mlp_proj.apply(team, activated, rows, projected, quantized)?;
         add_into(x, projected);
         Ok(())
     }
@@ -278,7 +291,7 @@ impl DecodeWeights {
         }
 
         for (block, cache) in self.blocks.iter().zip(layers.iter_mut()) {
-            block.decode((c, self.n_head), (n, start), cache, buffers)?;
+            block.decode(&self.team, (c, self.n_head), (n, start), cache, buffers)?;
         }
 
         // LM head tied to the token embedding: ln_f(x)·wteᵀ
@@ -291,6 +304,6 @@ impl DecodeWeights {
         let normed = &mut normed[..rows * c];
         self.ln_f.apply(&x[first * c..], normed)?;
         logits.resize(rows * self.vocab_size(), 0.0);
-        self.lm_head.apply(normed, rows, logits, quantized)
+        self.lm_head.apply(&self.team, normed, rows, logits, quantized)
     }
 }

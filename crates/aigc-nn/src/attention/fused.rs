@@ -3,6 +3,7 @@
 
 use aigc_autograd::{Error, Result, Tensor, Var};
 use aigc_tensor::buffer;
+use aigc_tensor::parallel::ThreadTeam;
 use rayon::prelude::*;
 
 use crate::attention::fused_core::{self, GradTargets, HeadDims, HeadLayout, Heads, KeySource, KeysTransposed, Saved, KEY_BLOCK};
@@ -159,6 +160,36 @@ pub fn fused_attention_forward(
     dims: AttentionDims,
     causal: bool,
 ) -> Result<()> {
+    forward_cached(None, q, keys_t, v, y, dims, causal)
+}
+
+/// [`fused_attention_forward`] with the heads of a one-query call (a
+/// decoding step) split across `team`'s threads. Each head is computed as
+/// on one thread, so the results are the same bit for bit. Calls with
+/// several queries run as [`fused_attention_forward`] runs them.
+pub fn fused_attention_forward_on(
+    team: &ThreadTeam,
+    q: (&[f32], HeadLayout),
+    keys_t: (&[f32], KeysTransposed),
+    v: (&[f32], HeadLayout),
+    y: (&mut [f32], HeadLayout),
+    dims: AttentionDims,
+    causal: bool,
+) -> Result<()> {
+    forward_cached(Some(team), q, keys_t, v, y, dims, causal)
+}
+
+/// Checks the inputs of [`fused_attention_forward`] and runs it, on `team`
+/// when there is one.
+fn forward_cached(
+    team: Option<&ThreadTeam>,
+    q: (&[f32], HeadLayout),
+    keys_t: (&[f32], KeysTransposed),
+    v: (&[f32], HeadLayout),
+    y: (&mut [f32], HeadLayout),
+    dims: AttentionDims,
+    causal: bool,
+) -> Result<()> {
     const OP: &str = "fused_attention_forward";
     if dims.batch != 1 {
         return Err(Error::invalid(OP, format!("takes one sequence, got a batch of {}", dims.batch)));
@@ -191,7 +222,11 @@ pub fn fused_attention_forward(
         }
     }
     let [q, v] = [q, v].map(|(data, layout)| Heads { data, layout });
-    fused_core::forward(q, KeySource::Transposed(keys, layout), v, y.0, y.1, &mut [], head_dims(&dims, causal));
+    let keys = KeySource::Transposed(keys, layout);
+    match team {
+        Some(team) => fused_core::forward_on(team, q, keys, v, y.0, y.1, &mut [], head_dims(&dims, causal)),
+        None => fused_core::forward(q, keys, v, y.0, y.1, &mut [], head_dims(&dims, causal)),
+    }
     Ok(())
 }
 

@@ -31,6 +31,7 @@
 
 mod one_query;
 
+use aigc_tensor::parallel::ThreadTeam;
 use aigc_tensor::simd;
 
 /// Queries and keys per block; also the width of a register tile.
@@ -474,6 +475,19 @@ pub(crate) fn forward(q: Heads, k: KeySource, v: Heads, y: &mut [f32], y_layout:
         }
     }
     forward_blocks(q, k, v, y, y_layout, lse, dims)
+}
+
+/// [`forward`] with the heads of a one-query call (a decoding step) split
+/// across `team`'s threads. Other calls run as [`forward`] runs them.
+pub(crate) fn forward_on(team: &ThreadTeam, q: Heads, k: KeySource, v: Heads, y: &mut [f32], y_layout: HeadLayout, lse: &mut [f32], dims: HeadDims) {
+    if let KeySource::Transposed(keys, layout) = k {
+        let split = team.threads() > 1 && dims.heads > 1 && y_layout.head_stride >= dims.head_size;
+        if split && lse.is_empty() && one_query::fits(&dims) {
+            one_query::forward_on(team, q, keys, layout, v, y, y_layout, dims);
+            return;
+        }
+    }
+    forward(q, k, v, y, y_layout, lse, dims)
 }
 
 /// [`forward`] in blocks of [`BLOCK`] queries, for every size.

@@ -24,7 +24,7 @@ mod kernel;
 mod naive;
 
 pub use causal_self_attention::CausalSelfAttention;
-pub use fused::{fused_attention_forward, FusedAttention};
+pub use fused::{fused_attention_forward, fused_attention_forward_on, FusedAttention};
 pub use fused_core::{HeadLayout, KeysTransposed, KEY_BLOCK};
 pub use kernel::{attention_dims, causal_mask, AttentionDims, AttentionKernel};
 pub use naive::{naive_attention, NaiveAttention};

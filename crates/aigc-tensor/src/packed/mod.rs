@@ -42,6 +42,7 @@ pub use q8::{Q8Matrix, Q8Vector, Q8_BLOCK};
 
 use crate::error::{Error, Result};
 use crate::gemm::depth_block;
+use crate::parallel::ThreadTeam;
 use crate::Tensor;
 
 /// Outputs per panel of a [`PackedMatrix`]: eight AVX2 or four AVX-512
@@ -155,15 +156,19 @@ impl PackedMatrix {
     /// Each output is rounded like the AVX2 GEMM kernel's: a sequential FMA
     /// chain over each block of inputs, the blocks' sums added in order.
     /// Runs on the calling thread, like a [`crate::gemm::GemmKernel`].
-    // TODO: split large products by panels across threads. Splitting through
-    // rayon slowed decoding 2-4× on a 2-core machine whose other core was
-    // busy, because each product waited for a worker to wake; a pinned,
-    // spinning helper thread might gain on idle machines.
     pub fn linear(&self, x: &[f32], rows: usize, y: &mut [f32]) -> Result<()> {
-        self.linear_with(Isa::detect(KernelKind::F32), x, rows, y)
+        self.linear_with(Isa::detect(KernelKind::F32), None, x, rows, y)
     }
 
-    pub(crate) fn linear_with(&self, isa: Isa, x: &[f32], rows: usize, y: &mut [f32]) -> Result<()> {
+    /// [`PackedMatrix::linear`] with the panels split across `team`'s
+    /// threads when the product is large enough to gain from it. Every
+    /// output is computed as on one thread, so the results are the same bit
+    /// for bit.
+    pub fn linear_on(&self, team: &ThreadTeam, x: &[f32], rows: usize, y: &mut [f32]) -> Result<()> {
+        self.linear_with(Isa::detect(KernelKind::F32), Some(team), x, rows, y)
+    }
+
+    pub(crate) fn linear_with(&self, isa: Isa, team: Option<&ThreadTeam>, x: &[f32], rows: usize, y: &mut [f32]) -> Result<()> {
         const OP: &str = "PackedMatrix::linear";
         check_len(OP, "x", x.len(), rows, self.inputs)?;
         check_len(OP, "y", y.len(), rows, self.outputs)?;
@@ -175,8 +180,10 @@ impl PackedMatrix {
             return Ok(());
         }
         let depth = depth_block(self.inputs);
-        let y = y.as_mut_ptr();
-        for panel in 0..self.outputs.div_ceil(PANEL) {
+        let y = Outputs(y.as_mut_ptr());
+        let panels = self.outputs.div_ceil(PANEL);
+        let work = rows * self.inputs * self.outputs;
+        for_each_panel(team, panels, work, |panel| {
             let weights = &self.data[panel * PANEL * self.inputs..(panel + 1) * PANEL * self.inputs];
             let first_output = panel * PANEL;
             let columns = PANEL.min(self.outputs - first_output);
@@ -185,16 +192,51 @@ impl PackedMatrix {
                 #[cfg(target_arch = "x86_64")]
                 Isa::Avx512 | Isa::Avx2 => {
                     // SAFETY: `isa` is available, x and y have the lengths checked
-                    // above, and the panel contains inputs × PANEL floats.
-                    unsafe { x86::panel(isa, shape, x.as_ptr(), rows, weights.as_ptr(), y) };
+                    // above, the panel contains inputs × PANEL floats, and each
+                    // panel writes only its own columns of y.
+                    unsafe { x86::panel(isa, shape, x.as_ptr(), rows, weights.as_ptr(), y.get()) };
                 }
                 _ => {
-                    // SAFETY: x and y have the lengths checked above.
-                    unsafe { portable_panel(shape, x, rows, weights, y) };
+                    // SAFETY: x and y have the lengths checked above, and each
+                    // panel writes only its own columns of y.
+                    unsafe { portable_panel(shape, x, rows, weights, y.get()) };
                 }
             }
-        }
+        });
         Ok(())
+    }
+}
+
+/// Products with fewer multiply-adds than this stay on the calling thread.
+/// An estimate: the tiny preset's 128 × 128 products (this size) still
+/// gained from the split on a 2-core Zen 4 machine, and smaller ones are untested.
+pub const MIN_TEAM_WORK: usize = 1 << 14;
+
+/// y's data, written by panels on several threads.
+#[derive(Clone, Copy)]
+struct Outputs(*mut f32);
+
+impl Outputs {
+    /// Returns the pointer. A method, so that closures capture the whole
+    /// `Outputs` (which is Sync) rather than its field.
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+// SAFETY: the panels that share an `Outputs` write disjoint columns of y,
+// and the product returns only after every panel is done.
+unsafe impl Send for Outputs {}
+// SAFETY: as for Send.
+unsafe impl Sync for Outputs {}
+
+/// Runs `panel(p)` for each of `panels` panels: on `team` when there is one
+/// and the product has at least [`MIN_TEAM_WORK`] multiply-adds, else on the
+/// calling thread in order.
+fn for_each_panel(team: Option<&ThreadTeam>, panels: usize, work: usize, panel: impl Fn(usize) + Sync) {
+    match team {
+        Some(team) if work >= MIN_TEAM_WORK && panels > 1 => team.run(panels, &panel),
+        _ => (0..panels).for_each(panel),
     }
 }
 

@@ -24,7 +24,8 @@
 //! by signed bytes, so the weights are stored as `q + 128` and the excess
 //! `128·Σ r` of each block is subtracted from its integer sum.
 
-use super::{check_len, matrix_dims, Isa, KernelKind, PANEL};
+use super::{check_len, for_each_panel, matrix_dims, Isa, KernelKind, Outputs, PANEL};
+use crate::parallel::ThreadTeam;
 use crate::error::{Error, Result};
 use crate::Tensor;
 
@@ -262,10 +263,17 @@ impl Q8Matrix {
     ///
     /// Fails when x's row length is not W's input count or y's length does not fit.
     pub fn linear(&self, x: &Q8Vector, y: &mut [f32]) -> Result<()> {
-        self.linear_with(Isa::detect(KernelKind::Q8), x, y)
+        self.linear_with(Isa::detect(KernelKind::Q8), None, x, y)
     }
 
-    pub(crate) fn linear_with(&self, isa: Isa, x: &Q8Vector, y: &mut [f32]) -> Result<()> {
+    /// [`Q8Matrix::linear`] with the panels split across `team`'s threads
+    /// when the product is large enough to gain from it. The results are
+    /// the same bit for bit.
+    pub fn linear_on(&self, team: &ThreadTeam, x: &Q8Vector, y: &mut [f32]) -> Result<()> {
+        self.linear_with(Isa::detect(KernelKind::Q8), Some(team), x, y)
+    }
+
+    pub(crate) fn linear_with(&self, isa: Isa, team: Option<&ThreadTeam>, x: &Q8Vector, y: &mut [f32]) -> Result<()> {
         const OP: &str = "Q8Matrix::linear";
         if x.inputs != self.inputs {
             return Err(Error::invalid(OP, format!("x has rows of {} values, but W takes {} inputs", x.inputs, self.inputs)));
@@ -274,10 +282,13 @@ impl Q8Matrix {
         if x.rows == 0 || self.outputs == 0 {
             return Ok(());
         }
-        for panel in 0..self.outputs.div_ceil(PANEL) {
-            // SAFETY: y contains rows × outputs floats (checked above).
-            unsafe { self.panel(isa, x, panel, y.as_mut_ptr()) };
-        }
+        let y = Outputs(y.as_mut_ptr());
+        let work = x.rows * self.inputs * self.outputs;
+        for_each_panel(team, self.outputs.div_ceil(PANEL), work, |panel| {
+            // SAFETY: y contains rows × outputs floats (checked above), and
+            // each panel writes only its own columns.
+            unsafe { self.panel(isa, x, panel, y.get()) };
+        });
         Ok(())
     }
 

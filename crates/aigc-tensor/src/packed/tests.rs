@@ -1,5 +1,6 @@
 //! Every instruction set's packed kernels against the naive references, bit
-//! for bit, on odd, zero-size and multi-block shapes.
+//! for bit, on odd, zero-size and multi-block shapes, on the calling thread
+//! and split across a thread team.
 
 use super::*;
 use crate::Rng;
@@ -21,9 +22,14 @@ fn available(kind: KernelKind) -> Vec<Isa> {
     ISAS.into_iter().filter(|isa| isa.available(kind)).collect()
 }
 
+/// No team, and a team of three threads, so that panels land on every thread.
+fn teams() -> [Option<ThreadTeam>; 2] {
+    [None, Some(ThreadTeam::new(3))]
+}
+
 #[test]
 fn f32_kernels_match_naive_bit_for_bit() {
-    for isa in available(KernelKind::F32) {
+    for (isa, team) in available(KernelKind::F32).into_iter().flat_map(|isa| teams().map(|team| (isa, team))) {
         for (i, &outputs) in OUTPUTS.iter().enumerate() {
             for (j, &inputs) in INPUTS.iter().enumerate() {
                 let weight = random(outputs * inputs, (10 * i + j) as u64);
@@ -33,8 +39,8 @@ fn f32_kernels_match_naive_bit_for_bit() {
                     let mut expected = vec![0.0; rows * outputs];
                     naive_linear(&weight, outputs, inputs, &x, rows, &mut expected).unwrap();
                     let mut y = vec![f32::NAN; rows * outputs];
-                    packed.linear_with(isa, &x, rows, &mut y).unwrap();
-                    assert_eq!(y, expected, "{isa:?}: {rows} rows × {inputs} inputs → {outputs} outputs");
+                    packed.linear_with(isa, team.as_ref(), &x, rows, &mut y).unwrap();
+                    assert_eq!(y, expected, "{isa:?}, {team:?}: {rows} rows × {inputs} inputs → {outputs} outputs");
                 }
             }
         }
@@ -43,7 +49,7 @@ fn f32_kernels_match_naive_bit_for_bit() {
 
 #[test]
 fn q8_kernels_match_naive_bit_for_bit() {
-    for isa in available(KernelKind::Q8) {
+    for (isa, team) in available(KernelKind::Q8).into_iter().flat_map(|isa| teams().map(|team| (isa, team))) {
         for (i, &outputs) in OUTPUTS.iter().enumerate() {
             for (j, &inputs) in INPUTS.iter().enumerate() {
                 let weight = random(outputs * inputs, (10 * i + j) as u64);
@@ -55,8 +61,8 @@ fn q8_kernels_match_naive_bit_for_bit() {
                     let mut quantized = Q8Vector::new();
                     quantized.quantize(&x, rows, inputs).unwrap();
                     let mut y = vec![f32::NAN; rows * outputs];
-                    matrix.linear_with(isa, &quantized, &mut y).unwrap();
-                    assert_eq!(y, expected, "{isa:?}: {rows} rows × {inputs} inputs → {outputs} outputs");
+                    matrix.linear_with(isa, team.as_ref(), &quantized, &mut y).unwrap();
+                    assert_eq!(y, expected, "{isa:?}, {team:?}: {rows} rows × {inputs} inputs → {outputs} outputs");
                 }
             }
         }

@@ -7,6 +7,7 @@
 //! block of 16 rows needs: the scratch output block, allocated per call, and
 //! zeroing the score rows of the 15 absent queries in every chunk.
 
+use aigc_tensor::parallel::ThreadTeam;
 use aigc_tensor::simd;
 
 use super::{block_product, padded, row_max, scale_and_mask, HeadDims, HeadLayout, Heads, KeysTransposed, SOFTMAX_CHUNK};
@@ -28,22 +29,67 @@ pub(crate) fn fits(dims: &HeadDims) -> bool {
 /// [`super::forward`] requires.
 pub(crate) fn forward(q: Heads, keys_t: &[f32], keys: KeysTransposed, v: Heads, y: &mut [f32], y_layout: HeadLayout, dims: HeadDims) {
     debug_assert!(fits(&dims));
+    for h in 0..dims.heads {
+        let start = y_layout.index(h, 0, 0);
+        head(h, q, (keys_t, keys), v, &mut y[start..start + dims.head_size], dims);
+    }
+}
+
+/// [`forward`] with the heads split across `team`'s threads. Each head is
+/// computed as in [`forward`], so the results are the same bit for bit.
+///
+/// Requires, beyond what [`forward`] requires, that the heads' outputs do
+/// not overlap: `y_layout.head_stride >= dims.head_size`.
+pub(crate) fn forward_on(team: &ThreadTeam, q: Heads, keys_t: &[f32], keys: KeysTransposed, v: Heads, y: &mut [f32], y_layout: HeadLayout, dims: HeadDims) {
+    debug_assert!(fits(&dims));
+    assert!(y_layout.head_stride >= dims.head_size, "the heads' outputs overlap");
+    let extent = y_layout.extent(dims.heads, 1, dims.head_size);
+    assert!(y.len() >= extent, "y has {} elements, the layout needs {extent}", y.len());
+    let y = Outputs(y.as_mut_ptr());
+    team.run(dims.heads, &|h| {
+        let start = y_layout.index(h, 0, 0);
+        // SAFETY: start + head_size ≤ extent ≤ y.len(), and as heads are at
+        // least head_size apart, no two tasks write the same element.
+        let out = unsafe { std::slice::from_raw_parts_mut(y.get().add(start), dims.head_size) };
+        head(h, q, (keys_t, keys), v, out, dims);
+    });
+}
+
+/// y's data, written head by head on several threads.
+#[derive(Clone, Copy)]
+struct Outputs(*mut f32);
+
+impl Outputs {
+    /// Returns the pointer. A method, so that closures capture the whole
+    /// `Outputs` (which is Sync) rather than its field.
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+// SAFETY: the tasks that share an `Outputs` write disjoint heads.
+unsafe impl Send for Outputs {}
+// SAFETY: as for Send.
+unsafe impl Sync for Outputs {}
+
+/// Computes head `h`'s output for the one query into `out` (`head_size` values).
+fn head(h: usize, q: Heads, keys_t: (&[f32], KeysTransposed), v: Heads, out: &mut [f32], dims: HeadDims) {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn forward_avx2(q: Heads, keys_t: &[f32], keys: KeysTransposed, v: Heads, y: &mut [f32], y_layout: HeadLayout, dims: HeadDims) {
-        forward_body::<true>(q, keys_t, keys, v, y, y_layout, dims)
+    unsafe fn head_avx2(h: usize, q: Heads, keys_t: (&[f32], KeysTransposed), v: Heads, out: &mut [f32], dims: HeadDims) {
+        head_body::<true>(h, q, keys_t, v, out, dims)
     }
     #[cfg(target_arch = "x86_64")]
     if simd::avx2_fma_available() {
         // SAFETY: the CPU has AVX2 and FMA, checked just above.
-        unsafe { forward_avx2(q, keys_t, keys, v, y, y_layout, dims) };
+        unsafe { head_avx2(h, q, keys_t, v, out, dims) };
         return;
     }
-    forward_body::<false>(q, keys_t, keys, v, y, y_layout, dims)
+    head_body::<false>(h, q, keys_t, v, out, dims)
 }
 
 #[inline(always)]
-fn forward_body<const AVX2: bool>(q: Heads, keys_t: &[f32], keys: KeysTransposed, v: Heads, y: &mut [f32], y_layout: HeadLayout, dims: HeadDims) {
+fn head_body<const AVX2: bool>(h: usize, q: Heads, (keys_t, keys): (&[f32], KeysTransposed), v: Heads, y: &mut [f32], dims: HeadDims) {
     let d = dims.head_size;
     let scale = dims.scale();
     let visible = dims.visible(0);
@@ -51,42 +97,38 @@ fn forward_body<const AVX2: bool>(q: Heads, keys_t: &[f32], keys: KeysTransposed
     let out = &mut out[..d];
     let mut p = [0.0f32; SOFTMAX_CHUNK];
 
-    for h in 0..dims.heads {
-        let query = &q.data[q.layout.index(h, 0, 0)..];
-        let keys_t = &keys_t[h * keys.head_stride..];
-        let (values, values_ld, values_at) = (v.data, v.layout.time_stride, v.layout.index(h, 0, 0));
-        let mut max = f32::NEG_INFINITY;
-        let mut denominator = 0.0f32;
-        out.fill(0.0);
-        for first_key in (0..visible).step_by(SOFTMAX_CHUNK) {
-            let width = padded((visible - first_key).min(SOFTMAX_CHUNK));
-            let row = &mut p[..width];
-            row.fill(0.0);
-            block_product::<AVX2>((1, width, d), (query, q.layout.time_stride, 1), (&keys_t[first_key..], keys.row_stride), (row, SOFTMAX_CHUNK));
-            scale_and_mask(row, scale, visible - first_key);
-            let new_max = max.max(row_max(row));
-            if new_max == f32::NEG_INFINITY {
-                row.fill(0.0); // no key seen yet has a finite score
-            } else {
-                let correction = simd::exp(max - new_max);
-                for s in row.iter_mut() {
-                    *s = simd::exp(*s - new_max);
-                }
-                denominator = denominator * correction + simd::sum(row);
-                if correction != 1.0 {
-                    simd::scale(correction, out);
-                }
-                max = new_max;
+    let query = &q.data[q.layout.index(h, 0, 0)..];
+    let keys_t = &keys_t[h * keys.head_stride..];
+    let (values, values_ld, values_at) = (v.data, v.layout.time_stride, v.layout.index(h, 0, 0));
+    let mut max = f32::NEG_INFINITY;
+    let mut denominator = 0.0f32;
+    for first_key in (0..visible).step_by(SOFTMAX_CHUNK) {
+        let width = padded((visible - first_key).min(SOFTMAX_CHUNK));
+        let row = &mut p[..width];
+        row.fill(0.0);
+        block_product::<AVX2>((1, width, d), (query, q.layout.time_stride, 1), (&keys_t[first_key..], keys.row_stride), (row, SOFTMAX_CHUNK));
+        scale_and_mask(row, scale, visible - first_key);
+        let new_max = max.max(row_max(row));
+        if new_max == f32::NEG_INFINITY {
+            row.fill(0.0); // no key seen yet has a finite score
+        } else {
+            let correction = simd::exp(max - new_max);
+            for s in row.iter_mut() {
+                *s = simd::exp(*s - new_max);
             }
-            let keys_in_chunk = (dims.keys - first_key).min(width);
-            let chunk_values = (&values[values_at + first_key * values_ld..], values_ld);
-            block_product::<AVX2>((1, d, keys_in_chunk), (&p[..], SOFTMAX_CHUNK, 1), chunk_values, (&mut out[..], d));
+            denominator = denominator * correction + simd::sum(row);
+            if correction != 1.0 {
+                simd::scale(correction, out);
+            }
+            max = new_max;
         }
-        let start = y_layout.index(h, 0, 0);
-        let inverse = if denominator > 0.0 { 1.0 / denominator } else { 0.0 };
-        for (target, &o) in y[start..start + d].iter_mut().zip(out.iter()) {
-            *target = o * inverse;
-        }
+        let keys_in_chunk = (dims.keys - first_key).min(width);
+        let chunk_values = (&values[values_at + first_key * values_ld..], values_ld);
+        block_product::<AVX2>((1, d, keys_in_chunk), (&p[..], SOFTMAX_CHUNK, 1), chunk_values, (&mut out[..], d));
+    }
+    let inverse = if denominator > 0.0 { 1.0 / denominator } else { 0.0 };
+    for (target, &o) in y.iter_mut().zip(out.iter()) {
+        *target = o * inverse;
     }
 }
 
@@ -101,9 +143,20 @@ mod tests {
         Tensor::randn(&[len], 0.0, 1.0, &mut Rng::seed(seed)).to_vec()
     }
 
+    /// A way to run the one-query kernel.
+    #[derive(Debug, Clone, Copy)]
+    enum Run {
+        /// [`forward`] on the calling thread, with AVX2 where the CPU has it.
+        Serial,
+        /// Portable code, and the general kernel's portable code too.
+        Portable,
+        /// [`forward_on`] with a team of three threads.
+        Team,
+    }
+
     /// Runs one query against `keys` cached keys with both kernels and
     /// returns (one-query output, general output).
-    fn both(heads: usize, keys: usize, head_size: usize, causal: bool, seed: u64, portable: bool) -> (Vec<f32>, Vec<f32>) {
+    fn both(heads: usize, keys: usize, head_size: usize, causal: bool, seed: u64, run: Run) -> (Vec<f32>, Vec<f32>) {
         let row_stride = padded(keys.max(1)) + 16; // spare columns, as a cache with room left has
         let layout = KeysTransposed { head_stride: head_size * row_stride, row_stride };
         let keys_t = random(heads * head_size * row_stride, seed);
@@ -115,13 +168,18 @@ mod tests {
         let y_layout = HeadLayout::interleaved(0, heads * head_size, head_size);
         let (mut fast, mut general) = (vec![f32::NAN; heads * head_size], vec![f32::NAN; heads * head_size]);
         let keys = KeySource::Transposed(&keys_t, layout);
-        if portable {
-            forward_body::<false>(q, &keys_t, layout, v, &mut fast, y_layout, dims);
-            super::super::forward_body::<false>(q, keys, v, &mut general, y_layout, &mut [], dims);
-        } else {
-            forward(q, &keys_t, layout, v, &mut fast, y_layout, dims);
-            forward_blocks(q, keys, v, &mut general, y_layout, &mut [], dims);
+        match run {
+            Run::Serial => forward(q, &keys_t, layout, v, &mut fast, y_layout, dims),
+            Run::Team => forward_on(&ThreadTeam::new(3), q, &keys_t, layout, v, &mut fast, y_layout, dims),
+            Run::Portable => {
+                for h in 0..heads {
+                    head_body::<false>(h, q, (&keys_t, layout), v, &mut fast[h * head_size..(h + 1) * head_size], dims);
+                }
+                super::super::forward_body::<false>(q, keys, v, &mut general, y_layout, &mut [], dims);
+                return (fast, general);
+            }
         }
+        forward_blocks(q, keys, v, &mut general, y_layout, &mut [], dims);
         (fast, general)
     }
 
@@ -130,9 +188,9 @@ mod tests {
         for (i, &keys) in [0, 1, 15, 16, 17, 64, 65, 130, 272].iter().enumerate() {
             for head_size in [16, 32, 64] {
                 for (heads, causal) in [(1, true), (3, true), (2, false)] {
-                    for portable in [false, true] {
-                        let (fast, general) = both(heads, keys, head_size, causal, i as u64, portable);
-                        let case = format!("{heads} heads, {keys} keys, head size {head_size}, causal {causal}, portable {portable}");
+                    for run in [Run::Serial, Run::Portable, Run::Team] {
+                        let (fast, general) = both(heads, keys, head_size, causal, i as u64, run);
+                        let case = format!("{heads} heads, {keys} keys, head size {head_size}, causal {causal}, {run:?}");
                         assert_eq!(fast, general, "{case}");
                     }
                 }

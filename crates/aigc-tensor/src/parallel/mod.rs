@@ -1,9 +1,15 @@
 //! When element-wise work is worth splitting across the rayon pool.
 //!
 //! Small tensors stay on the calling thread: handing a few thousand
-//! elements to another core costs more than it saves.
+//! elements to another core costs more than it saves. Work split thousands
+//! of times a second, such as the products of token-by-token decoding, goes
+//! to a [`ThreadTeam`] instead.
+
+mod team;
 
 use rayon::prelude::*;
+
+pub use team::ThreadTeam;
 
 /// Element count from which element-wise loops run on the rayon pool.
 pub const PARALLEL_THRESHOLD: usize = 1 << 16;
