@@ -8,13 +8,19 @@
 //! product takes. A [`ThreadTeam`]'s helpers therefore spin between jobs for
 //! [`SPIN`] and only then sleep.
 //!
-//! Each job is a number of tasks that threads claim one at a time. The
-//! calling thread claims tasks too, so a helper that starts late (another
-//! program runs on its core) delays the job by at most the tasks it claimed.
+//! A job is cut into one part per thread, and part `k` belongs to helper
+//! `k` (part 0 to the calling thread). Every handover costs a cache line
+//! moving between cores, which took from 60 ns to over 400 ns on one
+//! virtual machine, depending on where its two cores were placed. So the
+//! critical path of a job has two: the caller's post of the job reaching
+//! the helper, and the helper's "done" reaching the caller. A helper that
+//! has not taken its part when the caller finishes its own (its core is
+//! busy with another program, or it is asleep) loses that part to the
+//! caller.
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, TryLockError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -22,84 +28,106 @@ use std::time::{Duration, Instant};
 /// one another within microseconds, so helpers sleep only between requests.
 pub const SPIN: Duration = Duration::from_millis(1);
 
-/// Most threads of a team: the part counter has 16 bits.
+/// Most threads of a team: the part count has 16 bits of the posted word.
 const MAX_THREADS: usize = u16::MAX as usize;
 
-/// A job's parts, borrowed from [`ThreadTeam::run`]'s caller.
-type Task<'a> = &'a (dyn Fn(usize) + Sync);
+/// The function that runs one part of a job, borrowed from
+/// [`ThreadTeam::run`]'s caller.
+type PartFn<'a> = &'a (dyn Fn(usize) + Sync);
+
+/// A value on cache lines of its own, so that writing it does not take
+/// its neighbours away from other cores. 128 bytes, because some CPUs fetch
+/// 64-byte lines in pairs.
+#[repr(align(128))]
+struct Padded<T>(T);
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// The current job, written by the caller only.
+struct Posted {
+    /// `epoch << 16 | parts`: the job's number and its part count.
+    word: AtomicU64,
+    /// The function that runs a part of the current job, on the caller's stack.
+    job: AtomicPtr<PartFn<'static>>,
+    shutdown: AtomicBool,
+}
+
+/// The progress of one helper's part, written by the helper, and by the
+/// caller when it takes the part over.
+struct Slot {
+    /// Epoch of the last job whose part was taken, by the helper or the caller.
+    taken: AtomicU64,
+    /// Epoch of the last job whose part the helper finished.
+    done: AtomicU64,
+    /// Set when a task of the helper's last part panicked.
+    panicked: AtomicBool,
+}
+
+impl Slot {
+    /// Takes this slot's part of job `epoch`; returns false when it was already taken.
+    fn take(&self, epoch: u64) -> bool {
+        let taken = self.taken.load(Ordering::Acquire);
+        taken < epoch && self.taken.compare_exchange(taken, epoch, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    }
+}
 
 /// The state the caller and the helpers share.
 struct Shared {
-    /// `epoch << 32 | parts << 16 | next`: the job's number, its part count
-    /// and the next unclaimed part, changed together so that a claim
-    /// cannot reach a later job.
-    state: AtomicU64,
-    /// Points to the function that runs one part of the current job, on
-    /// the caller's stack.
-    job: AtomicPtr<Task<'static>>,
-    /// Parts of the current job finished so far.
-    done: AtomicUsize,
-    /// Set when a task of the current job panicked.
-    panicked: AtomicBool,
-    shutdown: AtomicBool,
+    posted: Padded<Posted>,
+    /// One per helper: helper `k` runs part `k + 1`.
+    slots: Vec<Padded<Slot>>,
     /// Helpers asleep or about to sleep on `wake`.
-    sleepers: AtomicUsize,
+    sleepers: Padded<AtomicUsize>,
     lock: Mutex<()>,
     wake: Condvar,
 }
 
-fn pack(epoch: u32, parts: usize, next: usize) -> u64 {
-    (u64::from(epoch) << 32) | ((parts as u64) << 16) | next as u64
-}
-
-fn epoch_of(state: u64) -> u32 {
-    (state >> 32) as u32
+/// Runs `run_part(part)` and returns whether it completed without a panic.
+fn run_caught(run_part: PartFn, part: usize) -> bool {
+    panic::catch_unwind(AssertUnwindSafe(|| run_part(part))).is_ok()
 }
 
 impl Shared {
-    /// Claims the next part of job `epoch`, or returns `None` when that job
-    /// has no part left or is no longer the current one.
-    fn claim(&self, epoch: u32) -> Option<usize> {
-        let mut state = self.state.load(Ordering::Acquire);
-        loop {
-            let (parts, next) = ((state >> 16) as u16 as usize, state as u16 as usize);
-            if epoch_of(state) != epoch || next >= parts {
-                return None;
+    /// The loop of helper `index` (0-based), which runs part `index + 1` of
+    /// every job until the team shuts down.
+    fn helper(&self, index: usize) {
+        let (part, slot) = (index + 1, &*self.slots[index]);
+        let mut seen = 0;
+        while let Some(word) = self.next_job(seen) {
+            let (epoch, parts) = (word >> 16, (word & 0xffff) as usize);
+            seen = epoch;
+            if part >= parts || !slot.take(epoch) {
+                continue;
             }
-            match self.state.compare_exchange_weak(state, state + 1, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => return Some(next),
-                Err(current) => state = current,
+            // SAFETY: the caller does not return, nor post another job,
+            // before this part's `done`, because its own `take` of this part
+            // failed. So the pointer, read after the take, is this job's and
+            // still points to live data.
+            let run_part: PartFn = unsafe { *self.posted.job.load(Ordering::Acquire) };
+            if !run_caught(run_part, part) {
+                slot.panicked.store(true, Ordering::Relaxed);
             }
+            slot.done.store(epoch, Ordering::Release);
         }
     }
 
-    /// Runs parts of job `epoch` until none is left to claim.
-    fn work(&self, epoch: u32) {
-        while let Some(part) = self.claim(epoch) {
-            // SAFETY: a claim succeeds only while the job is unfinished, and
-            // the caller keeps the function alive until every claimed part
-            // is done. The claim's acquire ordering makes this job's pointer
-            // visible.
-            let run_part: Task = unsafe { *self.job.load(Ordering::Acquire) };
-            if panic::catch_unwind(AssertUnwindSafe(|| run_part(part))).is_err() {
-                self.panicked.store(true, Ordering::Relaxed);
-            }
-            self.done.fetch_add(1, Ordering::Release);
-        }
-    }
-
-    /// Waits until a job after `seen` starts and returns its epoch, or
-    /// `None` when the team shuts down.
-    fn next_job(&self, seen: u32) -> Option<u32> {
+    /// Waits until a job after epoch `seen` is posted and returns its word,
+    /// or `None` when the team shuts down.
+    fn next_job(&self, seen: u64) -> Option<u64> {
         let started = Instant::now();
         let mut spins = 0u32;
         loop {
-            if self.shutdown.load(Ordering::Acquire) {
+            if self.posted.shutdown.load(Ordering::Acquire) {
                 return None;
             }
-            let epoch = epoch_of(self.state.load(Ordering::Acquire));
-            if epoch != seen {
-                return Some(epoch);
+            let word = self.posted.word.load(Ordering::Acquire);
+            if word >> 16 != seen {
+                return Some(word);
             }
             spins = spins.wrapping_add(1);
             if spins.is_multiple_of(1024) && started.elapsed() > SPIN {
@@ -110,17 +138,17 @@ impl Shared {
         }
     }
 
-    /// Sleeps until a job after `seen` starts or the team shuts down.
-    fn sleep(&self, seen: u32) {
+    /// Sleeps until a job after epoch `seen` is posted or the team shuts down.
+    fn sleep(&self, seen: u64) {
         let mut guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
         self.sleepers.fetch_add(1, Ordering::SeqCst);
-        while epoch_of(self.state.load(Ordering::SeqCst)) == seen && !self.shutdown.load(Ordering::SeqCst) {
+        while self.posted.word.load(Ordering::SeqCst) >> 16 == seen && !self.posted.shutdown.load(Ordering::SeqCst) {
             guard = self.wake.wait(guard).unwrap_or_else(PoisonError::into_inner);
         }
         self.sleepers.fetch_sub(1, Ordering::SeqCst);
     }
 
-    /// Wakes every sleeping helper. Called after a store to `state` or
+    /// Wakes every sleeping helper. Called after a store to `word` or
     /// `shutdown`: a helper that registered as a sleeper before that store
     /// is woken here, and one that registers after it reads the new value.
     fn wake_sleepers(&self) {
@@ -128,6 +156,22 @@ impl Shared {
             let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
             self.wake.notify_all();
         }
+    }
+
+    /// Waits until `slot`'s helper has finished its part of job `epoch`,
+    /// and returns whether the part completed without a panic.
+    fn wait_for(slot: &Slot, epoch: u64) -> bool {
+        let mut spins = 0u32;
+        while slot.done.load(Ordering::Acquire) != epoch {
+            spins = spins.wrapping_add(1);
+            if spins.is_multiple_of(4096) {
+                // The helper was preempted inside its part; let it run.
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+        !slot.panicked.swap(false, Ordering::Relaxed)
     }
 }
 
@@ -151,8 +195,8 @@ impl Shared {
 pub struct ThreadTeam {
     shared: Arc<Shared>,
     helpers: Vec<JoinHandle<()>>,
-    /// Held by the caller whose job is running.
-    busy: Mutex<u32>,
+    /// The epoch of the last job, held by the caller whose job is running.
+    busy: Mutex<u64>,
 }
 
 impl std::fmt::Debug for ThreadTeam {
@@ -166,28 +210,21 @@ impl ThreadTeam {
     /// included: `threads - 1` helpers. With 0 or 1 there are no helpers
     /// and every job runs on the calling thread. At most 65,535 threads.
     pub fn new(threads: usize) -> ThreadTeam {
+        let helpers = threads.clamp(1, MAX_THREADS) - 1;
+        let slot = || Padded(Slot { taken: AtomicU64::new(0), done: AtomicU64::new(0), panicked: AtomicBool::new(false) });
         let shared = Arc::new(Shared {
-            state: AtomicU64::new(0),
-            job: AtomicPtr::new(std::ptr::null_mut()),
-            done: AtomicUsize::new(0),
-            panicked: AtomicBool::new(false),
-            shutdown: AtomicBool::new(false),
-            sleepers: AtomicUsize::new(0),
+            posted: Padded(Posted { word: AtomicU64::new(0), job: AtomicPtr::new(std::ptr::null_mut()), shutdown: AtomicBool::new(false) }),
+            slots: (0..helpers).map(|_| slot()).collect(),
+            sleepers: Padded(AtomicUsize::new(0)),
             lock: Mutex::new(()),
             wake: Condvar::new(),
         });
-        let helpers = (1..threads.clamp(1, MAX_THREADS))
+        let helpers = (0..helpers)
             .map(|index| {
                 let shared = Arc::clone(&shared);
                 std::thread::Builder::new()
-                    .name(format!("aigc-team-{index}"))
-                    .spawn(move || {
-                        let mut seen = 0;
-                        while let Some(epoch) = shared.next_job(seen) {
-                            shared.work(epoch);
-                            seen = epoch;
-                        }
-                    })
+                    .name(format!("aigc-team-{}", index + 1))
+                    .spawn(move || shared.helper(index))
                     .expect("failed to spawn a thread-team helper")
             })
             .collect();
@@ -210,42 +247,34 @@ impl ThreadTeam {
     pub fn run(&self, tasks: usize, task: &(dyn Fn(usize) + Sync)) {
         let busy = match self.busy.try_lock() {
             Ok(busy) => Some(busy),
-            Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
-            Err(std::sync::TryLockError::WouldBlock) => None,
+            Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
         };
         let Some(mut epoch) = busy.filter(|_| tasks > 1 && !self.helpers.is_empty()) else {
             (0..tasks).for_each(task);
             return;
         };
-        let shared = &*self.shared;
-        *epoch = epoch.wrapping_add(1);
-        // One part per thread: a claim moves a cache line between cores, so
-        // threads claim contiguous runs of tasks rather than single tasks. A
-        // helper that starts late finds its part taken by a faster thread.
+        *epoch += 1;
+        let (epoch, shared) = (*epoch, &*self.shared);
         let parts = tasks.min(self.threads());
-        let part_task = |part: usize| (part * tasks / parts..(part + 1) * tasks / parts).for_each(task);
-        let part_task: Task = &part_task;
-        // SAFETY of the lifetime change: helpers read the task only through
-        // claims of this epoch, and this function returns after all of them.
-        let job: *const Task = &part_task;
-        shared.job.store(job.cast_mut().cast(), Ordering::Release);
-        shared.done.store(0, Ordering::Relaxed);
-        shared.panicked.store(false, Ordering::Relaxed);
-        shared.state.store(pack(*epoch, parts, 0), Ordering::SeqCst);
+        let run_part = |part: usize| (part * tasks / parts..(part + 1) * tasks / parts).for_each(task);
+        let run_part: PartFn = &run_part;
+
+        // Post the job. SAFETY of the lifetime change: a helper reads the
+        // pointer only after taking its part of this job, and this function
+        // returns only after every taken part is done.
+        let job: *const PartFn = &run_part;
+        shared.posted.job.store(job.cast_mut().cast(), Ordering::Relaxed);
+        shared.posted.word.store((epoch << 16) | parts as u64, Ordering::SeqCst);
         shared.wake_sleepers();
 
-        shared.work(*epoch);
-        let mut spins = 0u32;
-        while shared.done.load(Ordering::Acquire) < parts {
-            spins = spins.wrapping_add(1);
-            if spins.is_multiple_of(4096) {
-                // A helper was preempted inside a task; let it run.
-                std::thread::yield_now();
-            } else {
-                std::hint::spin_loop();
-            }
+        // Run part 0, then each helper's part that its helper has not taken,
+        // and wait for the others.
+        let mut completed = run_caught(run_part, 0);
+        for (part, slot) in (1..parts).zip(&shared.slots) {
+            completed &= if slot.take(epoch) { run_caught(run_part, part) } else { Shared::wait_for(slot, epoch) };
         }
-        if shared.panicked.load(Ordering::Relaxed) {
+        if !completed {
             panic!("a task of a ThreadTeam job panicked");
         }
     }
@@ -253,10 +282,10 @@ impl ThreadTeam {
 
 impl Drop for ThreadTeam {
     fn drop(&mut self) {
-        self.shared.shutdown.store(true, Ordering::SeqCst);
+        self.shared.posted.shutdown.store(true, Ordering::SeqCst);
         self.shared.wake_sleepers();
         for helper in self.helpers.drain(..) {
-            // A helper catches its tasks' panics, so joining cannot fail.
+            // A helper catches its parts' panics, so joining cannot fail.
             let _ = helper.join();
         }
     }
