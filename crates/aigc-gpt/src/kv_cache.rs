@@ -173,7 +173,9 @@ impl Gpt {
         }
 
         if cache.len == 0 {
-            cache.weights = Some(self.decode_weights(cache.quantization)?);
+            let weights = self.decode_weights(cache.quantization)?;
+            weights.measure_handover();
+            cache.weights = Some(weights);
         }
         let weights = cache.weights.clone().expect("set when the sequence started");
         // The new keys and values land past `len`, so until `len` moves a

@@ -164,6 +164,15 @@ impl DecodeWeights {
         self.team.threads()
     }
 
+    /// Measures again how long a handover between the team's threads takes,
+    /// which decides the products worth splitting (see
+    /// [`ThreadTeam::measure_handover`]).
+    pub(crate) fn measure_handover(&self) {
+        if self.team.threads() > 1 {
+            self.team.measure_handover();
+        }
+    }
+
     /// Number of tokens in the vocabulary: rows of logits.
     pub(crate) fn vocab_size(&self) -> usize {
         self.lm_head.outputs

@@ -481,7 +481,8 @@ pub(crate) fn forward(q: Heads, k: KeySource, v: Heads, y: &mut [f32], y_layout:
 /// across `team`'s threads. Other calls run as [`forward`] runs them.
 pub(crate) fn forward_on(team: &ThreadTeam, q: Heads, k: KeySource, v: Heads, y: &mut [f32], y_layout: HeadLayout, lse: &mut [f32], dims: HeadDims) {
     if let KeySource::Transposed(keys, layout) = k {
-        let split = team.threads() > 1 && dims.heads > 1 && y_layout.head_stride >= dims.head_size;
+        let work = dims.heads * dims.keys * dims.head_size * 2; // scores and weighted values
+        let split = dims.heads > 1 && y_layout.head_stride >= dims.head_size && team.worth_splitting(work);
         if split && lse.is_empty() && one_query::fits(&dims) {
             one_query::forward_on(team, q, keys, layout, v, y, y_layout, dims);
             return;

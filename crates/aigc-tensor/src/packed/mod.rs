@@ -207,11 +207,6 @@ impl PackedMatrix {
     }
 }
 
-/// Products with fewer multiply-adds than this stay on the calling thread.
-/// An estimate: the tiny preset's 128 × 128 products (this size) still
-/// gained from the split on a 2-core Zen 4 machine, and smaller ones are untested.
-pub const MIN_TEAM_WORK: usize = 1 << 14;
-
 /// y's data, written by panels on several threads.
 #[derive(Clone, Copy)]
 struct Outputs(*mut f32);
@@ -231,11 +226,11 @@ unsafe impl Send for Outputs {}
 unsafe impl Sync for Outputs {}
 
 /// Runs `panel(p)` for each of `panels` panels: on `team` when there is one
-/// and the product has at least [`MIN_TEAM_WORK`] multiply-adds, else on the
-/// calling thread in order.
+/// and a product of `work` multiply-adds is worth splitting there, else on
+/// the calling thread in order.
 fn for_each_panel(team: Option<&ThreadTeam>, panels: usize, work: usize, panel: impl Fn(usize) + Sync) {
     match team {
-        Some(team) if work >= MIN_TEAM_WORK && panels > 1 => team.run(panels, &panel),
+        Some(team) if panels > 1 && team.worth_splitting(work) => team.run(panels, &panel),
         _ => (0..panels).for_each(panel),
     }
 }

@@ -28,6 +28,26 @@ use std::time::{Duration, Instant};
 /// one another within microseconds, so helpers sleep only between requests.
 pub const SPIN: Duration = Duration::from_millis(1);
 
+/// Jobs with fewer multiply-adds than this run on the calling thread. An
+/// estimate: products of 128 × 128 weights (this size) still gained from a
+/// split on a 2-core Zen 4 machine, and smaller ones are untested.
+pub const MIN_SPLIT_WORK: usize = 1 << 14;
+
+/// Multiply-adds a job needs per nanosecond of measured handover
+/// ([`ThreadTeam::measure_handover`]) to be split. An estimate from one
+/// 2-core virtual machine, whose handover took 160-210 ns or, when the host
+/// placed its cores far apart, about 500 ns. At 500 ns, splitting the tiny
+/// preset's products of 65,536 multiply-adds made decoding slower than on one
+/// thread. At 200 ns, splitting those of 32,768 and more made it 1.35× faster.
+pub const WORK_PER_HANDOVER_NS: usize = 150;
+
+/// Handovers that [`ThreadTeam::measure_handover`] times.
+const HANDOVER_SAMPLES: usize = 15;
+
+/// How long [`ThreadTeam::measure_handover`] waits for the helper before it
+/// runs the helper's empty part itself.
+const HANDOVER_TIMEOUT: Duration = Duration::from_micros(100);
+
 /// Most threads of a team: the part count has 16 bits of the posted word.
 const MAX_THREADS: usize = u16::MAX as usize;
 
@@ -197,6 +217,8 @@ pub struct ThreadTeam {
     helpers: Vec<JoinHandle<()>>,
     /// The epoch of the last job, held by the caller whose job is running.
     busy: Mutex<u64>,
+    /// The last [`ThreadTeam::measure_handover`], in nanoseconds.
+    handover_ns: AtomicU64,
 }
 
 impl std::fmt::Debug for ThreadTeam {
@@ -228,12 +250,77 @@ impl ThreadTeam {
                     .expect("failed to spawn a thread-team helper")
             })
             .collect();
-        ThreadTeam { shared, helpers, busy: Mutex::new(0) }
+        ThreadTeam { shared, helpers, busy: Mutex::new(0), handover_ns: AtomicU64::new(0) }
     }
 
     /// Number of threads that share a job, the caller included.
     pub fn threads(&self) -> usize {
         self.helpers.len() + 1
+    }
+
+    /// Returns whether a job of `work` multiply-adds (or a similar unit of
+    /// arithmetic) is worth splitting: at least [`MIN_SPLIT_WORK`], and at
+    /// least [`WORK_PER_HANDOVER_NS`] per nanosecond of the last measured
+    /// handover. Always false for a team of one thread.
+    pub fn worth_splitting(&self, work: usize) -> bool {
+        let handover_ns = self.handover_ns.load(Ordering::Relaxed) as usize;
+        !self.helpers.is_empty() && work >= MIN_SPLIT_WORK.max(handover_ns.saturating_mul(WORK_PER_HANDOVER_NS))
+    }
+
+    /// Measures how long an empty job takes to reach the first helper and
+    /// come back (the median of 15), keeps it for
+    /// [`ThreadTeam::worth_splitting`] and returns it. Takes a few
+    /// microseconds. When the helper misses two handovers by over 100 µs
+    /// (its core is busy), it stops there and returns the slow one, so no
+    /// job of a decoding step is split until the next measurement.
+    ///
+    /// The cost depends on where the cores sit: on one 2-core virtual
+    /// machine it moved between 60 and 450 ns as the host moved its cores,
+    /// so a program that splits small jobs measures again from time to time
+    /// (decoding does at the start of every sequence).
+    pub fn measure_handover(&self) -> Duration {
+        let Ok(mut epoch) = self.busy.try_lock() else {
+            return Duration::from_nanos(self.handover_ns.load(Ordering::Relaxed));
+        };
+        let Some(slot) = self.shared.slots.first() else {
+            return Duration::ZERO;
+        };
+        let nothing = |_: usize| {};
+        let nothing: PartFn = &nothing;
+        let mut times = Vec::with_capacity(HANDOVER_SAMPLES);
+        let mut timeouts = 0;
+        while times.len() < HANDOVER_SAMPLES {
+            *epoch += 1;
+            let started = Instant::now();
+            // Post an empty job of two parts, as `run` does, and wait for the
+            // helper's part. SAFETY of the lifetime change: as in `run`.
+            let job: *const PartFn = &nothing;
+            self.shared.posted.job.store(job.cast_mut().cast(), Ordering::Relaxed);
+            self.shared.posted.word.store((*epoch << 16) | 2, Ordering::SeqCst);
+            self.shared.wake_sleepers();
+            while slot.done.load(Ordering::Acquire) != *epoch {
+                if started.elapsed() > HANDOVER_TIMEOUT && slot.take(*epoch) {
+                    break; // the helper is waking up, or its core is busy
+                }
+                std::hint::spin_loop();
+            }
+            let time = started.elapsed();
+            if time > HANDOVER_TIMEOUT {
+                // A first timeout may be a helper waking from sleep. A second
+                // one means its core is busy: stop, and split nothing.
+                timeouts += 1;
+                if timeouts == 2 {
+                    times = vec![time];
+                    break;
+                }
+                continue;
+            }
+            times.push(time);
+        }
+        times.sort();
+        let median = times[times.len() / 2];
+        self.handover_ns.store(median.as_nanos() as u64, Ordering::Relaxed);
+        median
     }
 
     /// Runs `task(i)` for every `i` in `0..tasks`, each exactly once, spread
@@ -364,5 +451,18 @@ mod tests {
             count.fetch_add(1, Ordering::Relaxed);
         });
         assert_eq!(count.into_inner() as usize, MAX_THREADS + 1);
+    }
+
+    #[test]
+    fn handover_decides_what_is_split() {
+        let team = ThreadTeam::new(2);
+        let handover = team.measure_handover();
+        assert!(handover > Duration::ZERO && handover < Duration::from_millis(10), "handover {handover:?}");
+        assert!(!team.worth_splitting(MIN_SPLIT_WORK - 1));
+        assert!(team.worth_splitting(usize::MAX));
+
+        let alone = ThreadTeam::new(1);
+        assert_eq!(alone.measure_handover(), Duration::ZERO);
+        assert!(!alone.worth_splitting(usize::MAX), "a team of one thread never splits");
     }
 }
