@@ -42,7 +42,7 @@ pub use q8::{Q8Matrix, Q8Vector, Q8_BLOCK};
 
 use crate::error::{Error, Result};
 use crate::gemm::depth_block;
-use crate::parallel::ThreadTeam;
+use crate::parallel::{SharedOutput, ThreadTeam};
 use crate::Tensor;
 
 /// Outputs per panel of a [`PackedMatrix`]: eight AVX2 or four AVX-512
@@ -180,7 +180,7 @@ impl PackedMatrix {
             return Ok(());
         }
         let depth = depth_block(self.inputs);
-        let y = Outputs(y.as_mut_ptr());
+        let y = SharedOutput::new(y);
         let panels = self.outputs.div_ceil(PANEL);
         let work = rows * self.inputs * self.outputs;
         for_each_panel(team, panels, work, |panel| {
@@ -206,24 +206,6 @@ impl PackedMatrix {
         Ok(())
     }
 }
-
-/// y's data, written by panels on several threads.
-#[derive(Clone, Copy)]
-struct Outputs(*mut f32);
-
-impl Outputs {
-    /// Returns the pointer. A method, so that closures capture the whole
-    /// `Outputs` (which is Sync) rather than its field.
-    fn get(self) -> *mut f32 {
-        self.0
-    }
-}
-
-// SAFETY: the panels that share an `Outputs` write disjoint columns of y,
-// and the product returns only after every panel is done.
-unsafe impl Send for Outputs {}
-// SAFETY: as for Send.
-unsafe impl Sync for Outputs {}
 
 /// Runs `panel(p)` for each of `panels` panels: on `team` when there is one
 /// and a product of `work` multiply-adds is worth splitting there, else on

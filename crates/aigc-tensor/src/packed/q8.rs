@@ -24,8 +24,8 @@
 //! by signed bytes, so the weights are stored as `q + 128` and the excess
 //! `128·Σ r` of each block is subtracted from its integer sum.
 
-use super::{check_len, for_each_panel, matrix_dims, Isa, KernelKind, Outputs, PANEL};
-use crate::parallel::ThreadTeam;
+use super::{check_len, for_each_panel, matrix_dims, Isa, KernelKind, PANEL};
+use crate::parallel::{SharedOutput, ThreadTeam};
 use crate::error::{Error, Result};
 use crate::Tensor;
 
@@ -282,7 +282,7 @@ impl Q8Matrix {
         if x.rows == 0 || self.outputs == 0 {
             return Ok(());
         }
-        let y = Outputs(y.as_mut_ptr());
+        let y = SharedOutput::new(y);
         let work = x.rows * self.inputs * self.outputs;
         for_each_panel(team, self.outputs.div_ceil(PANEL), work, |panel| {
             // SAFETY: y contains rows × outputs floats (checked above), and

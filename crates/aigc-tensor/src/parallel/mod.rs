@@ -9,7 +9,7 @@ mod team;
 
 use rayon::prelude::*;
 
-pub use team::{ThreadTeam, MIN_SPLIT_WORK, WORK_PER_HANDOVER_NS};
+pub use team::{SharedOutput, ThreadTeam, MIN_SPLIT_WORK, WORK_PER_HANDOVER_NS};
 
 /// Element count from which element-wise loops run on the rayon pool.
 pub const PARALLEL_THRESHOLD: usize = 1 << 16;

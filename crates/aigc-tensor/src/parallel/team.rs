@@ -195,6 +195,33 @@ impl Shared {
     }
 }
 
+/// A pointer to an output that the tasks of one [`ThreadTeam`] job write
+/// in disjoint places, such as the columns of a matrix that no slice split
+/// can express. Dereferencing it is up to the tasks, in `unsafe` code that
+/// shows why their places do not overlap.
+#[derive(Debug, Clone, Copy)]
+pub struct SharedOutput(*mut f32);
+
+impl SharedOutput {
+    /// Wraps `data`. The pointer does not borrow it, so the caller must not
+    /// use `data` in other ways while tasks write through the pointer.
+    pub fn new(data: &mut [f32]) -> SharedOutput {
+        SharedOutput(data.as_mut_ptr())
+    }
+
+    /// Returns the pointer. A method rather than a public field, so that
+    /// closures capture the whole `SharedOutput` (which is Sync).
+    pub fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+// SAFETY: the pointer is only dereferenced in unsafe code, whose tasks
+// write disjoint places.
+unsafe impl Send for SharedOutput {}
+// SAFETY: as for Send.
+unsafe impl Sync for SharedOutput {}
+
 /// A calling thread and `threads - 1` helper threads that split jobs of
 /// independent tasks between them.
 ///

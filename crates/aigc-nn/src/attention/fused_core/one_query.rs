@@ -7,7 +7,7 @@
 //! block of 16 rows needs: the scratch output block, allocated per call, and
 //! zeroing the score rows of the 15 absent queries in every chunk.
 
-use aigc_tensor::parallel::ThreadTeam;
+use aigc_tensor::parallel::{SharedOutput, ThreadTeam};
 use aigc_tensor::simd;
 
 use super::{block_product, padded, row_max, scale_and_mask, HeadDims, HeadLayout, Heads, KeysTransposed, SOFTMAX_CHUNK};
@@ -45,7 +45,7 @@ pub(crate) fn forward_on(team: &ThreadTeam, q: Heads, keys_t: &[f32], keys: Keys
     assert!(y_layout.head_stride >= dims.head_size, "the heads' outputs overlap");
     let extent = y_layout.extent(dims.heads, 1, dims.head_size);
     assert!(y.len() >= extent, "y has {} elements, the layout needs {extent}", y.len());
-    let y = Outputs(y.as_mut_ptr());
+    let y = SharedOutput::new(y);
     team.run(dims.heads, &|h| {
         let start = y_layout.index(h, 0, 0);
         // SAFETY: start + head_size ≤ extent ≤ y.len(), and as heads are at
@@ -54,23 +54,6 @@ pub(crate) fn forward_on(team: &ThreadTeam, q: Heads, keys_t: &[f32], keys: Keys
         head(h, q, (keys_t, keys), v, out, dims);
     });
 }
-
-/// y's data, written head by head on several threads.
-#[derive(Clone, Copy)]
-struct Outputs(*mut f32);
-
-impl Outputs {
-    /// Returns the pointer. A method, so that closures capture the whole
-    /// `Outputs` (which is Sync) rather than its field.
-    fn get(self) -> *mut f32 {
-        self.0
-    }
-}
-
-// SAFETY: the tasks that share an `Outputs` write disjoint heads.
-unsafe impl Send for Outputs {}
-// SAFETY: as for Send.
-unsafe impl Sync for Outputs {}
 
 /// Computes head `h`'s output for the one query into `out` (`head_size` values).
 fn head(h: usize, q: Heads, keys_t: (&[f32], KeysTransposed), v: Heads, out: &mut [f32], dims: HeadDims) {
