@@ -151,6 +151,23 @@ fn bench_reports_quantized_generation() {
 }
 
 #[test]
+fn bench_reports_decode_handover() {
+    for (threads, expect_handover) in [("1", false), ("2", true)] {
+        let args = ["bench", "--preset", "tiny", "--mode", "generate", "--steps", "1", "--warmup", "0", "--threads", threads];
+        let output = aigc(&args);
+        assert!(output.status.success(), "bench failed: {}", stderr(&output));
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let handover = &report["decode_handover_ns"];
+        let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+        if expect_handover && cores > 1 {
+            assert!(handover.as_u64().is_some_and(|ns| ns > 0), "--threads {threads}: {report}");
+        } else {
+            assert!(handover.is_null(), "--threads {threads} on {cores} cores: {report}");
+        }
+    }
+}
+
+#[test]
 fn bench_rejects_quantize_for_training() {
     let output = aigc(&["bench", "--preset", "tiny", "--mode", "train", "--steps", "1", "--quantize", "q8"]);
     assert_fails_with(&output, "--quantize q8 applies to --mode generate only");

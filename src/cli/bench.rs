@@ -121,7 +121,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
     };
 
-    let line = serde_json::json!({
+    let mut line = serde_json::json!({
         "preset": args.preset.name(),
         "mode": args.mode.name(),
         "quantize": args.quantize.name(),
@@ -137,6 +137,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         "warmup": args.warmup,
         "params": model.num_parameters(),
     });
+    if let BenchMode::Generate = args.mode {
+        // The handover between decoding threads decides which products are split.
+        let handover_ns = model.decode_handover().map(|handover| handover.as_nanos() as u64);
+        line["decode_handover_ns"] = serde_json::json!(handover_ns);
+    }
     println!("{line}");
     Ok(())
 }

@@ -20,7 +20,7 @@ use aigc_nn::{Module, KEY_BLOCK};
 use aigc_tensor::Error;
 
 use crate::model::Gpt;
-use decode::{Buffers, DecodeWeights, LogitRows};
+use decode::{decode_threads, Buffers, DecodeWeights, LogitRows};
 pub use quantization::Quantization;
 
 /// Keys and values of one layer for up to `capacity` positions: keys
@@ -112,6 +112,18 @@ impl KvCache {
 pub(crate) struct DecodeWeightsCache(Mutex<Option<Arc<DecodeWeights>>>);
 
 impl Gpt {
+    /// Returns the handover time between decoding threads measured at the
+    /// start of this model's last decoded sequence, which decides the
+    /// products split across threads (see
+    /// [`aigc_tensor::parallel::ThreadTeam::measure_handover`]). `None` when
+    /// the model has not decoded yet or decodes on one thread.
+    pub fn decode_handover(&self) -> Option<std::time::Duration> {
+        let last = self.decode_weights.0.lock().unwrap_or_else(|e| e.into_inner());
+        last.as_ref().and_then(|weights| weights.last_handover())
+    }
+}
+
+impl Gpt {
     /// An empty cache sized for this model, decoding in the model's
     /// [`Gpt::quantization`] format.
     pub fn new_kv_cache(&self) -> KvCache {
@@ -187,15 +199,15 @@ impl Gpt {
 
     /// Returns the weights packed for decoding in `quantization`'s format:
     /// those of the last sequence when no parameter has changed since
-    /// (same ids and versions), and the format and the thread count of the
-    /// rayon pool are the same, else a new snapshot, which replaces the kept
-    /// one.
+    /// (same ids and versions), and the format and the thread count (the
+    /// rayon pool's, capped at the cores) are the same, else a new snapshot,
+    /// which replaces the kept one.
     fn decode_weights(&self, quantization: Quantization) -> Result<Arc<DecodeWeights>> {
         // Versions first, values after: see `Var::version`.
         let versions: Vec<(usize, u64)> = self.parameters().iter().map(|p| (p.var.id(), p.var.version())).collect();
         let mut last = self.decode_weights.0.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(weights) = last.as_ref() {
-            let same_threads = weights.threads() == rayon::current_num_threads();
+            let same_threads = weights.threads() == decode_threads();
             if weights.quantization == quantization && weights.versions == versions && same_threads {
                 return Ok(weights.clone());
             }

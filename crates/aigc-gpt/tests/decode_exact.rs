@@ -52,7 +52,8 @@ fn cleared_cache_uses_new_weights() {
 }
 
 /// Returns the logits of a 9-token prefill and 21 one-token steps, decoded
-/// in `quantization`'s format on a rayon pool of `threads` threads.
+/// in `quantization`'s format on a rayon pool of `threads` threads. Decoding
+/// splits across at most as many threads as there are cores.
 fn decoded_on(threads: usize, quantization: Quantization) -> Vec<f32> {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
     pool.install(|| {

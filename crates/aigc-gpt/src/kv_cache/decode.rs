@@ -117,8 +117,8 @@ pub(crate) struct DecodeWeights {
     ln_f: Norm,
     n_embd: usize,
     n_head: usize,
-    /// The threads that split each product: as many as the rayon pool
-    /// the snapshot was taken in has.
+    /// The threads that split each product: [`decode_threads`] when the
+    /// snapshot was taken.
     team: ThreadTeam,
     /// The format of the linear layers.
     pub(crate) quantization: Quantization,
@@ -153,7 +153,7 @@ impl DecodeWeights {
             ln_f: Norm::of(&model.ln_f),
             n_embd: model.config.n_embd,
             n_head: model.config.n_head,
-            team: ThreadTeam::new(rayon::current_num_threads()),
+            team: ThreadTeam::new(decode_threads()),
             quantization,
             versions,
         })
@@ -173,10 +173,23 @@ impl DecodeWeights {
         }
     }
 
+    /// Returns the last measured handover, or `None` on one thread.
+    pub(crate) fn last_handover(&self) -> Option<std::time::Duration> {
+        (self.team.threads() > 1).then(|| self.team.last_handover())
+    }
+
     /// Number of tokens in the vocabulary: rows of logits.
     pub(crate) fn vocab_size(&self) -> usize {
         self.lm_head.outputs
     }
+}
+
+/// Returns the number of threads decoding splits its products across: the
+/// rayon pool's, but no more than the cores this process may run on,
+/// because helpers that spin on a shared core only take turns.
+pub(crate) fn decode_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+    rayon::current_num_threads().min(cores)
 }
 
 /// Scratch buffers of one cache, sized for the largest call so far and

@@ -294,6 +294,12 @@ impl ThreadTeam {
         !self.helpers.is_empty() && work >= MIN_SPLIT_WORK.max(handover_ns.saturating_mul(WORK_PER_HANDOVER_NS))
     }
 
+    /// Returns the handover measured last by [`ThreadTeam::measure_handover`]:
+    /// zero before the first measurement and for a team of one thread.
+    pub fn last_handover(&self) -> Duration {
+        Duration::from_nanos(self.handover_ns.load(Ordering::Relaxed))
+    }
+
     /// Measures how long an empty job takes to reach the first helper and
     /// come back (the median of 15), keeps it for
     /// [`ThreadTeam::worth_splitting`] and returns it. Takes a few
@@ -307,7 +313,7 @@ impl ThreadTeam {
     /// to time, and decoding does at the start of every sequence.
     pub fn measure_handover(&self) -> Duration {
         let Ok(mut epoch) = self.busy.try_lock() else {
-            return Duration::from_nanos(self.handover_ns.load(Ordering::Relaxed));
+            return self.last_handover();
         };
         let Some(slot) = self.shared.slots.first() else {
             return Duration::ZERO;
