@@ -8,12 +8,13 @@
 //! product takes. A [`ThreadTeam`]'s helpers therefore spin between jobs for
 //! [`SPIN`] and only then sleep.
 //!
-//! A job is cut into one part per thread, and part `k` belongs to helper
-//! `k` (part 0 to the calling thread). Every handover costs a cache line
-//! moving between cores, which took from 60 ns to over 400 ns on one
-//! virtual machine, depending on where its two cores were placed. So the
-//! critical path of a job has two: the caller's post of the job reaching
-//! the helper, and the helper's "done" reaching the caller. A helper that
+//! A job is cut into one part per thread: part 0 belongs to the calling
+//! thread and part `k` to helper `k`. Every handover moves a cache line
+//! between cores, and a round trip of one line took from 60 ns to over
+//! 400 ns on one virtual machine, depending on where the host placed its
+//! two cores. So the critical path of a job has only two such moves: the
+//! caller's post of the job reaching the helper, and the helper's "done"
+//! reaching the caller. A helper that
 //! has not taken its part when the caller finishes its own (its core is
 //! busy with another program, or it is asleep) loses that part to the
 //! caller.
@@ -99,7 +100,7 @@ impl Slot {
 /// The state the caller and the helpers share.
 struct Shared {
     posted: Padded<Posted>,
-    /// One per helper: helper `k` runs part `k + 1`.
+    /// One per helper: `slots[k - 1]` belongs to helper `k` and part `k`.
     slots: Vec<Padded<Slot>>,
     /// Helpers asleep or about to sleep on `wake`.
     sleepers: Padded<AtomicUsize>,
@@ -113,8 +114,8 @@ fn run_caught(run_part: PartFn, part: usize) -> bool {
 }
 
 impl Shared {
-    /// The loop of helper `index` (0-based), which runs part `index + 1` of
-    /// every job until the team shuts down.
+    /// The loop of the helper of `slots[index]`, which runs part
+    /// `index + 1` of every job until the team shuts down.
     fn helper(&self, index: usize) {
         let (part, slot) = (index + 1, &*self.slots[index]);
         let mut seen = 0;
