@@ -112,9 +112,9 @@ impl KvCache {
 pub(crate) struct DecodeWeightsCache(Mutex<Option<Arc<DecodeWeights>>>);
 
 impl Gpt {
-    /// Returns the handover time between decoding threads measured at the
-    /// start of this model's last decoded sequence, which decides the
-    /// products split across threads (see
+    /// Returns the handover time between decoding threads, measured at the
+    /// start of this model's last decoded sequence. It decides which
+    /// products are split across threads (see
     /// [`aigc_tensor::parallel::ThreadTeam::measure_handover`]). `None` when
     /// the model has not decoded yet or decodes on one thread.
     pub fn decode_handover(&self) -> Option<std::time::Duration> {

@@ -8,13 +8,16 @@
 //! weight once, so its speed is the speed at which the packed weights
 //! stream from memory. With more than one thread in the rayon pool, each
 //! product's panels and the attention's heads are split across a
-//! [`ThreadTeam`] of that many threads, so that every core streams its share.
+//! [`ThreadTeam`] of that many threads (at most one per core), so that every
+//! core streams its share.
 //!
 //! In f32, every step uses the arithmetic of the training forward pass:
 //! [`PackedMatrix::linear`] rounds like the AVX2 GEMM kernel, and
 //! [`layer_norm_rows`], [`aigc_tensor::simd::gelu_into`] and the fused
 //! attention kernel are the training pass's own. So cached logits equal
 //! those of [`Gpt::logits`] bit for bit on CPUs with AVX2.
+
+use std::sync::OnceLock;
 
 use aigc_autograd::{Result, Var};
 use aigc_nn::{fused_attention_forward_on, layer_norm_rows, AttentionDims, HeadLayout, KeysTransposed, LayerNorm, Linear};
@@ -188,7 +191,10 @@ impl DecodeWeights {
 /// rayon pool's, but no more than the cores this process may run on,
 /// because helpers that spin on a shared core only take turns.
 pub(crate) fn decode_threads() -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+    // Read once: on Linux the count comes from the CPU affinity and the
+    // cgroup quota files, and every sequence start asks for it.
+    static CORES: OnceLock<usize> = OnceLock::new();
+    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |cores| cores.get()));
     rayon::current_num_threads().min(cores)
 }
 

@@ -15,7 +15,7 @@
 //! two cores. So the critical path of a job has only two such moves: the
 //! caller's post of the job reaching the helper, and the helper's "done"
 //! reaching the caller. A helper that
-//! has not taken its part when the caller finishes its own (its core is
+//! has not claimed its part when the caller finishes its own (its core is
 //! busy with another program, or it is asleep) loses that part to the
 //! caller.
 
@@ -81,8 +81,8 @@ struct Posted {
 /// The progress of one helper's part, written by the helper, and by the
 /// caller when it takes the part over.
 struct Slot {
-    /// Epoch of the last job whose part was taken, by the helper or the caller.
-    taken: AtomicU64,
+    /// Epoch of the last job whose part was claimed, by the helper or the caller.
+    claimed: AtomicU64,
     /// Epoch of the last job whose part the helper finished.
     done: AtomicU64,
     /// Set when a task of the helper's last part panicked.
@@ -90,10 +90,10 @@ struct Slot {
 }
 
 impl Slot {
-    /// Takes this slot's part of job `epoch`; returns false when it was already taken.
-    fn take(&self, epoch: u64) -> bool {
-        let taken = self.taken.load(Ordering::Acquire);
-        taken < epoch && self.taken.compare_exchange(taken, epoch, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    /// Claims this slot's part of job `epoch`. Returns false when it was already claimed.
+    fn claim(&self, epoch: u64) -> bool {
+        let claimed = self.claimed.load(Ordering::Acquire);
+        claimed < epoch && self.claimed.compare_exchange(claimed, epoch, Ordering::AcqRel, Ordering::Acquire).is_ok()
     }
 }
 
@@ -122,12 +122,12 @@ impl Shared {
         while let Some(word) = self.next_job(seen) {
             let (epoch, parts) = (word >> 16, (word & 0xffff) as usize);
             seen = epoch;
-            if part >= parts || !slot.take(epoch) {
+            if part >= parts || !slot.claim(epoch) {
                 continue;
             }
             // SAFETY: the caller does not return, nor post another job,
-            // before this part's `done`, because its own `take` of this part
-            // failed. So the pointer, read after the take, is this job's and
+            // before this part's `done`, because its own claim of this part
+            // failed. So the pointer, read after the claim, is this job's and
             // still points to live data.
             let run_part: PartFn = unsafe { *self.posted.job.load(Ordering::Acquire) };
             if !run_caught(run_part, part) {
@@ -167,6 +167,19 @@ impl Shared {
             guard = self.wake.wait(guard).unwrap_or_else(PoisonError::into_inner);
         }
         self.sleepers.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Posts job `epoch` of `parts` parts, each run by `run_part`, and wakes
+    /// the sleeping helpers.
+    ///
+    /// The caller must keep `run_part` alive until every part it did not
+    /// claim itself is done: a helper reads the pointer only after claiming
+    /// its part of this job.
+    fn post(&self, epoch: u64, parts: usize, run_part: &PartFn) {
+        let job: *const PartFn = run_part;
+        self.posted.job.store(job.cast_mut().cast(), Ordering::Relaxed);
+        self.posted.word.store((epoch << 16) | parts as u64, Ordering::SeqCst);
+        self.wake_sleepers();
     }
 
     /// Wakes every sleeping helper. Called after a store to `word` or
@@ -261,7 +274,7 @@ impl ThreadTeam {
     /// and every job runs on the calling thread. At most 65,535 threads.
     pub fn new(threads: usize) -> ThreadTeam {
         let helpers = threads.clamp(1, MAX_THREADS) - 1;
-        let slot = || Padded(Slot { taken: AtomicU64::new(0), done: AtomicU64::new(0), panicked: AtomicBool::new(false) });
+        let slot = || Padded(Slot { claimed: AtomicU64::new(0), done: AtomicU64::new(0), panicked: AtomicBool::new(false) });
         let shared = Arc::new(Shared {
             posted: Padded(Posted { word: AtomicU64::new(0), job: AtomicPtr::new(std::ptr::null_mut()), shutdown: AtomicBool::new(false) }),
             slots: (0..helpers).map(|_| slot()).collect(),
@@ -326,14 +339,10 @@ impl ThreadTeam {
         while times.len() < HANDOVER_SAMPLES {
             *epoch += 1;
             let started = Instant::now();
-            // Post an empty job of two parts, as `run` does, and wait for the
-            // helper's part. SAFETY of the lifetime change: as in `run`.
-            let job: *const PartFn = &nothing;
-            self.shared.posted.job.store(job.cast_mut().cast(), Ordering::Relaxed);
-            self.shared.posted.word.store((*epoch << 16) | 2, Ordering::SeqCst);
-            self.shared.wake_sleepers();
+            // Post an empty job of two parts and wait for the helper's part.
+            self.shared.post(*epoch, 2, &nothing);
             while slot.done.load(Ordering::Acquire) != *epoch {
-                if started.elapsed() > HANDOVER_TIMEOUT && slot.take(*epoch) {
+                if started.elapsed() > HANDOVER_TIMEOUT && slot.claim(*epoch) {
                     break; // the helper is waking up, or its core is busy
                 }
                 std::hint::spin_loop();
@@ -381,19 +390,15 @@ impl ThreadTeam {
         let run_part = |part: usize| (part * tasks / parts..(part + 1) * tasks / parts).for_each(task);
         let run_part: PartFn = &run_part;
 
-        // Post the job. SAFETY of the lifetime change: a helper reads the
-        // pointer only after taking its part of this job, and this function
-        // returns only after every taken part is done.
-        let job: *const PartFn = &run_part;
-        shared.posted.job.store(job.cast_mut().cast(), Ordering::Relaxed);
-        shared.posted.word.store((epoch << 16) | parts as u64, Ordering::SeqCst);
-        shared.wake_sleepers();
+        // This function returns only after every claimed part is done, as
+        // `post` requires.
+        shared.post(epoch, parts, &run_part);
 
-        // Run part 0, then each helper's part that its helper has not taken,
+        // Run part 0, then each helper's part that its helper has not claimed,
         // and wait for the others.
         let mut completed = run_caught(run_part, 0);
         for (part, slot) in (1..parts).zip(&shared.slots) {
-            completed &= if slot.take(epoch) { run_caught(run_part, part) } else { Shared::wait_for(slot, epoch) };
+            completed &= if slot.claim(epoch) { run_caught(run_part, part) } else { Shared::wait_for(slot, epoch) };
         }
         if !completed {
             panic!("a task of a ThreadTeam job panicked");
